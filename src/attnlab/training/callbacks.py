@@ -1,0 +1,62 @@
+"""Trainer callbacks: wall-clock timing per epoch and step, and the training curve on disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+
+class TimingCallback(TrainerCallback):
+    """Wall time of each epoch's training steps (evaluation excluded) and of each optimiser step."""
+
+    def __init__(self) -> None:
+        self.epoch_seconds: list[float] = []
+        self.step_seconds: list[float] = []
+        self._epoch_start = self._step_start = None
+        self.train_start = self.train_end = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.train_start = time.perf_counter()
+
+    def on_epoch_begin(self, args, state, control, **kw):
+        self._epoch_start = time.perf_counter()
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._step_start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self._step_start is not None:
+            self.step_seconds.append(time.perf_counter() - self._step_start)
+
+    def on_epoch_end(self, args, state, control, **kw):
+        if self._epoch_start is not None:
+            self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+
+    def on_train_end(self, args, state, control, **kw):
+        self.train_end = time.perf_counter()
+
+    @property
+    def train_seconds(self) -> float:
+        if self.train_start is None or self.train_end is None:
+            return 0.0
+        return self.train_end - self.train_start
+
+
+class HistoryCallback(TrainerCallback):
+    """Append every log line (loss, lr, eval metrics) to ``history.jsonl`` as training goes, with
+    the wall time since the run began, so a curve survives a crash."""
+
+    def __init__(self, path: Path, is_main: bool) -> None:
+        self.path, self.is_main = path, is_main
+        self.start = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        if not self.is_main or not logs:
+            return
+        row = {"step": state.global_step, "epoch": state.epoch, "wall_seconds": round(time.perf_counter() - self.start, 3)}
+        row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")

@@ -1,0 +1,46 @@
+"""The model card (README.md) of a run directory, from its metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}"
+
+
+def model_card(m: dict[str, Any], cfg: dict[str, Any]) -> str:
+    t, v, tr = m["test"], m["validation"], m["training"]
+    p = m["params"]
+    lines = [
+        f"# {m['run']}: {m['model']} fine-tuned with {m['method']} on {m['data']}",
+        "",
+        "Trained with [attnlab](https://pypi.org/project/attnlab/). Load it with `attnlab.load(\"<this folder>\")`,",
+        "or with plain transformers/PEFT from `model/`.",
+        "",
+        "| split | accuracy (%) | macro-F1 (%) | examples |",
+        "|---|---|---|---|",
+        f"| validation | {_pct(v['accuracy'])} | {_pct(v['macro_f1'])} | {v['examples']} |",
+        f"| test | {_pct(t['accuracy'])} | {_pct(t['macro_f1'])} | {t['examples']} |",
+        "",
+        f"- labels: {', '.join(m['labels'])}",
+        f"- trainable parameters: {p['trainable']:,} of {p['total']:,} ({p['trainable_percent']:.2f}%)",
+        f"- training: {tr['epochs']:.2f} epochs, {tr['steps']} steps, {tr['wall_seconds']:.1f} s wall,"
+        f" precision {tr['precision']}, device {tr['device']}, batch {tr['batch_size']}, lr {tr['learning_rate']}",
+        f"- checkpoint size: {m['checkpoint_bytes'] / 2**20:.1f} MiB; peak RSS {m['peak_rss_bytes'] / 2**30:.2f} GiB",
+        f"- hardware: {m['hardware'].get('cpu')} ({m['hardware'].get('cpu_cores')} cores)"
+        + (f", GPU {m['hardware']['gpu']}" if m["hardware"].get("gpu") else ""),
+        f"- versions: {', '.join(f'{k} {v}' for k, v in m['versions'].items())}",
+        "",
+        "## Test confusion matrix (rows = true, columns = predicted)",
+        "",
+        "![confusion matrix](confusion_matrix.png) ![training curve](loss.png)",
+        "",
+        "## Settings",
+        "",
+        "```yaml",
+        *[f"{k}: {v}" for k, v in cfg.items()],
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,256 @@
+"""``train``: data + model + method -> a finished run directory, with HF Trainer doing the work.
+
+The same code runs on one CPU, one GPU, or many processes under ``torchrun`` / ``accelerate
+launch`` (Trainer uses Accelerate underneath); only rank 0 writes the run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from attnlab import runtime
+from attnlab.data import TextDataset, load_data
+from attnlab.errors import UserError
+from attnlab.evaluation.metrics import classification_metrics
+from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
+from attnlab.models import load_pretrained, resolve_model
+from attnlab.training import rundir
+from attnlab.training.callbacks import HistoryCallback, TimingCallback
+from attnlab.training.card import model_card
+from attnlab.training.config import TrainConfig
+from attnlab.training.methods import count_params, get_method
+
+log = logging.getLogger(__name__)
+
+
+def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    if not out.exists() or not any(out.iterdir()):
+        if resume:
+            raise UserError("nothing to resume: the output directory has no checkpoints", where=str(out),
+                            fix="drop --resume to start a new run")
+        return
+    if overwrite and not resume:
+        shutil.rmtree(out)
+        return
+    finished = rundir.is_finished_run(out)
+    has_ckpt = (out / rundir.CHECKPOINTS).is_dir() and get_last_checkpoint(str(out / rundir.CHECKPOINTS))
+    if resume:
+        if not has_ckpt:
+            raise UserError("nothing to resume: no checkpoint in the output directory", where=str(out),
+                            fix="drop --resume to start a new run, or pass --overwrite")
+        return
+    what = "a finished run" if finished else ("an unfinished run with checkpoints" if has_ckpt else "files")
+    fix = "pass --resume to continue it, " if has_ckpt and not finished else ""
+    raise UserError(f"output directory already holds {what}", where=str(out),
+                    fix=f"{fix}pass --overwrite to replace it, or choose another --output-dir")
+
+
+def tokenize(ds: TextDataset, tokenizer: Any, max_length: int):
+    def encode(batch):
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return ds.splits.map(encode, batched=True, remove_columns=["text"], desc="tokenizing")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _eval_split(trainer: Trainer, split, labels: list[str]) -> dict[str, Any]:
+    start = time.perf_counter()
+    out = trainer.predict(split.remove_columns(["length"]))
+    seconds = time.perf_counter() - start
+    preds = np.asarray(out.predictions).argmax(-1)
+    metrics = classification_metrics(np.asarray(out.label_ids), preds, labels)
+    metrics["loss"] = float(out.metrics.get("test_loss", float("nan")))
+    metrics["sentences_per_second"] = len(split) / seconds if seconds > 0 else None
+    return metrics
+
+
+def _save_model(trainer: Trainer, tokenizer: Any, target: Path, is_adapter: bool) -> None:
+    """Save the final (best) model into ``target`` atomically: temp folder, then rename."""
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".model."))
+    model = trainer.model
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
+          data: TextDataset | None = None, progress: bool = True) -> rundir.Run:
+    """Fine-tune ``cfg.model`` on ``cfg.data`` with ``cfg.method`` and write ``cfg.output_dir``."""
+    method = get_method(cfg.method)
+    out = Path(cfg.output_dir).expanduser()
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
+        _check_output_dir(out, resume, overwrite)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    set_seed(cfg.seed)
+
+    dataset = data or load_data(
+        cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
+        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
+    resolved = resolve_model(cfg.model)
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
+    summary = dataset.summary(tokenizer)
+    labels = dataset.labels
+    encoded = tokenize(dataset, tokenizer, cfg.max_length)
+
+    dev = runtime.device()
+    precision = runtime.resolve_precision(cfg.precision, dev)
+    model = load_pretrained(
+        AutoModelForSequenceClassification.from_pretrained, resolved,
+        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=dataset.label2id,
+        ignore_mismatched_sizes=True, **method.load_kwargs(cfg))
+    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    model = method.prepare(model, cfg)
+    trainable, total = count_params(model)
+    log.info("%s on %s: %d of %d parameters trainable (%.2f%%), precision %s, device %s",
+             method.name, resolved.name, trainable, total, 100 * trainable / total, precision, dev)
+
+    out.mkdir(parents=True, exist_ok=True)
+    history_path = out / rundir.HISTORY
+    if is_main and not resume and history_path.exists():
+        history_path.unlink()
+    by_steps = cfg.eval_every_steps is not None
+    greater = cfg.metric_for_best_model != "loss"
+    args = TrainingArguments(
+        output_dir=str(out / rundir.CHECKPOINTS),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate or method.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy="steps" if by_steps else "epoch",
+        save_strategy="steps" if by_steps else "epoch",
+        eval_steps=cfg.eval_every_steps,
+        save_steps=cfg.eval_every_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=cfg.metric_for_best_model,
+        greater_is_better=greater,
+        logging_steps=cfg.logging_steps,
+        bf16=precision == "bf16",
+        use_cpu=dev.type == "cpu",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        length_column_name="length",
+        report_to=cfg.report_to or "none",
+        run_name=cfg.run_name or out.name,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        label_names=["labels"],
+        ddp_find_unused_parameters=False if method.is_adapter or method.name == "head" else None,
+    )
+    timing = TimingCallback()
+    callbacks = [timing, HistoryCallback(history_path, is_main)]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+
+    def compute_metrics(pred) -> dict[str, float]:
+        preds = np.asarray(pred.predictions).argmax(-1)
+        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+    trainer = Trainer(
+        model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"].remove_columns(["length"]),
+        data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+        compute_metrics=compute_metrics, callbacks=callbacks)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    wall = time.perf_counter() - start
+
+    validation = _eval_split(trainer, encoded["validation"], labels)
+    test = _eval_split(trainer, encoded["test"], labels)
+    if not trainer.is_world_process_zero():
+        return None  # type: ignore[return-value]
+
+    _save_model(trainer, tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
+    rundir.write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
+    resolved_cfg = cfg.to_dict() | {"learning_rate": args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
+                                    "precision": precision, "model_path": resolved.path}
+    rundir.write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
+    history = trainer.state.log_history
+    rundir.write_text_atomic(history_path, "".join(
+        __import__("json").dumps(h) + "\n" for h in history))
+    train_tokens = int(np.sum(encoded["train"]["length"]))
+    epochs_done = float(trainer.state.epoch or 0)
+    steps = [s for s in timing.step_seconds]
+    metrics = {
+        "run": out.name,
+        "method": method.name,
+        "model": resolved.name,
+        "model_path": resolved.path,
+        "data": dataset.name,
+        "labels": labels,
+        "validation": validation,
+        "test": test,
+        "best_checkpoint_metric": trainer.state.best_metric,
+        "training": {
+            "wall_seconds": wall,
+            "train_runtime_seconds": result.metrics.get("train_runtime"),
+            "epochs": epochs_done,
+            "steps": trainer.state.global_step,
+            "epoch_seconds": timing.epoch_seconds,
+            "mean_epoch_seconds": float(np.mean(timing.epoch_seconds)) if timing.epoch_seconds else None,
+            "mean_step_seconds": float(np.mean(steps)) if steps else None,
+            "median_step_seconds": float(np.median(steps)) if steps else None,
+            "train_tokens_per_epoch": train_tokens,
+            "tokens_per_second": train_tokens * epochs_done / timing.train_seconds if timing.train_seconds else None,
+            "samples_per_second": result.metrics.get("train_samples_per_second"),
+            "learning_rate": args.learning_rate,
+            "batch_size": cfg.batch_size,
+            "precision": precision,
+            "device": str(dev),
+            "world_size": args.world_size,
+            "resumed": resume,
+        },
+        "params": {"trainable": trainable, "total": total, "trainable_percent": 100 * trainable / total},
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_gpu_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+        "checkpoint_bytes": rundir.dir_bytes(out / rundir.MODEL_DIR),
+        "data_summary": summary,
+        "versions": rundir.library_versions(),
+        "hardware": rundir.hardware(),
+    }
+    title = f"{resolved.name} / {method.name}"
+    plot_confusion_matrix(test["confusion_matrix"], labels, out / "confusion_matrix.png", f"{title}: test")
+    plot_history(history, out / "loss.png", f"{title}: training curve")
+    rundir.write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg))
+    if not cfg.keep_checkpoints:
+        shutil.rmtree(out / rundir.CHECKPOINTS, ignore_errors=True)
+    rundir.write_json_atomic(out / rundir.METRICS, metrics)  # last: marks the run finished
+    return rundir.open_run(out)

@@ -1,0 +1,60 @@
+import pytest
+from conftest import write
+
+from attnlab import runtime
+from attnlab.errors import UserError
+from attnlab.models import list_models, load_pretrained, resolve_model
+from attnlab.training.config import TrainConfig
+
+
+def test_registry_lists_and_resolves_default():
+    names = [r["name"] for r in list_models()]
+    assert names[:3] == ["minilm-l6", "mpnet-base", "smollm2"]
+    r = resolve_model("minilm-l6")
+    assert r.source == "packaged" and (__import__("pathlib").Path(r.path) / "config.json").is_file()
+    assert resolve_model(None).name == "minilm-l6"
+
+
+def test_local_folder_and_errors(tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    write(tmp_path / "m" / "config.json", "{}")
+    assert resolve_model(str(tmp_path / "m")).source == "local"
+    with pytest.raises(UserError, match="not found"):
+        resolve_model("./no/such/folder")
+    with pytest.raises(UserError, match="unknown model"):
+        resolve_model("a/b/c")
+
+
+def test_hub_id_offline_is_one_line_error(monkeypatch):
+    from transformers import AutoConfig
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match="could not load 'someone/not-a-model'"):
+        load_pretrained(AutoConfig.from_pretrained, resolve_model("someone/not-a-model"))
+
+
+def test_config_layers_and_validation(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "method: full\nepochs: 2\nlora-r: 4\n")
+    cfg = TrainConfig.from_sources(recipe, epochs=5.0, batch_size=None)
+    assert (cfg.method, cfg.epochs, cfg.lora_r, cfg.batch_size) == ("full", 5.0, 4, 32)
+    assert cfg.resolved_lora_alpha == 8
+    with pytest.raises(UserError, match="unknown setting"):
+        TrainConfig.from_sources(write(tmp_path / "bad.yaml", "epoch: 2\n"))
+    with pytest.raises(UserError, match="not valid YAML"):
+        TrainConfig.from_sources(write(tmp_path / "broken.yaml", "a: [1\n"))
+    for bad in ({"learning_rate": 5.0}, {"batch_size": 0}, {"lora_dropout": 1.5}, {"epochs": "two"},
+                {"precision": "fp8"}, {"batch_size": 2.5}):
+        with pytest.raises(UserError, match="invalid"):
+            TrainConfig.from_sources(None, **bad)
+
+
+def test_precision_auto_follows_cpu_flags(monkeypatch):
+    import torch
+
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("fp32", cpu) == "fp32"
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert runtime.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert runtime.resolve_precision("auto", cpu) == "fp32"
