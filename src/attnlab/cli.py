@@ -340,6 +340,29 @@ def cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("text", help="the text to explain")
+    p.add_argument("--model", default="minilm-l6", help="registered model, HF folder, hub id or run directory "
+                   "(default: minilm-l6)")
+    p.add_argument("--compare", help="a second model or run directory: per-head attention change on the same text")
+    p.add_argument("--out", "-o", default="explain-out", help="folder for the PNGs, HTML and JSON (default: explain-out)")
+    p.add_argument("--layer", type=int, help="layer for head.png/layer.png (default: first/last)")
+    p.add_argument("--head", type=int, help="head for head.png (default: 0)")
+    p.add_argument("--top-k", type=_positive_int, default=10, help="most-changed heads to list with --compare")
+
+
+@command("explain", _explain_args)
+def cmd_explain(a: argparse.Namespace) -> int:
+    """Draw a model's attention on a text: heatmaps, an interactive HTML view, rollout importance, head stats."""
+    from attnlab.explain import explain
+
+    paths = explain(a.text, model=a.model, compare=a.compare, out_dir=a.out, layer=a.layer, head=a.head,
+                    top_k=a.top_k)
+    for name, path in paths.items():
+        print(f"{name:<16} {path}")
+    return 0
+
+
 # -- entry point ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:

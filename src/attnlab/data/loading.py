@@ -89,7 +89,7 @@ def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
     return out, label_names
 
 
-def _stratified(n_total: int, labels: np.ndarray, size: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified(n_total: int, labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(n_total)
     counts = np.bincount(labels)
     stratify = labels if counts[counts > 0].min() >= 2 else None

@@ -53,7 +53,7 @@ def sst2_frames(data_dir: str | None) -> dict[str, pd.DataFrame]:
         from datasets import load_dataset
 
         hub = load_dataset(SST2_HUB_ID)
-    except Exception as exc:  # noqa: BLE001 - any hub failure is the same user-facing problem
+    except Exception as exc:
         raise UserError(
             f"SST-2 is not available offline and the hub could not be reached ({type(exc).__name__})",
             where="--data sst2",

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -27,5 +32,5 @@ def classification_metrics(labels: np.ndarray, preds: np.ndarray, label_names: l
         "macro_recall": float(r),
         "per_class": {name: {k: float(v) for k, v in report[name].items()} for name in label_names},
         "confusion_matrix": confusion_matrix(labels, preds, labels=ids).tolist(),
-        "examples": int(len(labels)),
+        "examples": len(labels),
     }

@@ -59,8 +59,10 @@ def explain(text: str, model: str | LoadedModel = DEFAULT_SOURCE, compare: str |
         views_png.plot_layer(result, tmp / "layer.png", layer_idx)
         views_png.plot_model(result, tmp / "model.png")
         heads = None if head is None else [head_idx]
-        views_html.write_html([result] if other is None else [result, other], tmp / "attention.html",
-                              layer=head_layer if layer is not None else 0, heads=heads)
+        shown, labels = ([result], None) if other is None else (
+            [result, other], [f"before: {result.model_name}", f"after: {other.model_name}"])
+        views_html.write_html(shown, tmp / "attention.html", layer=head_layer if layer is not None else 0,
+                              heads=heads, labels=labels)
         roll = rollout(result)
         write_text(tmp / "rollout.html", rollout_html(roll, full_document=True))
         write_json(tmp / "rollout.json", roll.to_dict())

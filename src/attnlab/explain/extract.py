@@ -202,7 +202,7 @@ def extract_attention(text: str, source: str | LoadedModel = DEFAULT_SOURCE, *,
     limit = loaded.max_length
     if max_tokens is not None:
         limit = max_tokens if limit is None else min(limit, max_tokens)
-    n_input = len(tok(text, add_special_tokens=True)["input_ids"])
+    n_input = len(tok(text, add_special_tokens=True, verbose=False)["input_ids"])
     truncated = limit is not None and n_input > limit
     enc = tok(text, add_special_tokens=True, truncation=truncated, max_length=limit if truncated else None,
               return_tensors="pt")

@@ -28,6 +28,8 @@ import numpy as np
 from attnlab.explain._io import write_text
 from attnlab.explain.extract import AttentionResult
 
+MAX_16BIT_WEIGHTS = 1_000_000  # above this many weights the page stores 8 bits per weight
+
 
 @cache
 def _asset(name: str) -> str:
@@ -42,10 +44,13 @@ def _script_json(data: Any) -> str:
 
 
 def viewer_data(result: AttentionResult, layer: int = 0, heads: Sequence[int] | None = None) -> dict[str, Any]:
-    """What the viewer script needs: tokens and the weights as base64 little-endian uint16."""
+    """What the viewer script needs: tokens and the weights as base64 little-endian uint16 (uint8
+    for long texts, to keep the page small; lines under 0.01 are not drawn anyway)."""
     layer, _ = result.check_index(layer, 0)
     heads = list(range(result.num_heads)) if heads is None else [result.check_index(layer, h)[1] for h in heads]
-    q = np.rint(np.clip(result.attentions, 0.0, 1.0) * 65535).astype("<u2")
+    bits = 16 if result.attentions.size <= MAX_16BIT_WEIGHTS else 8
+    scale, dtype = (65535, "<u2") if bits == 16 else (255, "u1")
+    q = np.rint(np.clip(result.attentions, 0.0, 1.0) * scale).astype(dtype)
     return {
         "model": result.model_name,
         "tokens": result.display_tokens,
@@ -55,15 +60,17 @@ def viewer_data(result: AttentionResult, layer: int = 0, heads: Sequence[int] | 
         "causal": result.is_causal,
         "layer": layer,
         "selected": heads,
+        "bits": bits,
         "attn": base64.b64encode(q.tobytes()).decode("ascii"),
     }
 
 
 def to_notebook_html(result: AttentionResult, layer: int = 0, heads: Sequence[int] | None = None, *,
-                     element_id: str | None = None) -> str:
+                     element_id: str | None = None, label: str | None = None) -> str:
     """The viewer as an HTML fragment (a <div> with its own <style> and <script>).
 
     Ids are unique per call (or ``element_id``), so any number of fragments can share a page.
+    ``label`` replaces the model name in the viewer's title (e.g. "before: minilm-l6").
     """
     vid = element_id or f"attnlab-{uuid.uuid4().hex[:12]}"
     e = html.escape
@@ -71,7 +78,7 @@ def to_notebook_html(result: AttentionResult, layer: int = 0, heads: Sequence[in
     notes = "".join(f' · <span class="attnlab-note">{e(n)}</span>' for n in result.notes)
     return f"""<div class="attnlab-viewer" id="{vid}" data-model="{e(result.model_name)}">
 <style>{_asset("viewer.css")}</style>
-<div class="attnlab-title">Attention: {e(result.model_name)}</div>
+<div class="attnlab-title">Attention: {e(label or result.model_name)}</div>
 <div class="attnlab-sub">{result.seq_len} tokens · {result.num_layers} layers × {result.num_heads} heads · {kind}{notes}<br>
 Left: the token attending (query); right: the token attended to (key). Line opacity = weight.
 Hover a token to see only its lines; click a thumbnail to show that head.</div>
@@ -98,14 +105,19 @@ window.attnlabViewer("{vid}", {_script_json(viewer_data(result, layer, heads))})
 
 
 def to_html(results: AttentionResult | Sequence[AttentionResult], layer: int = 0,
-            heads: Sequence[int] | None = None, *, title: str | None = None) -> str:
-    """A complete HTML document with one viewer per result (e.g. a base model and its fine-tune)."""
+            heads: Sequence[int] | None = None, *, title: str | None = None,
+            labels: Sequence[str] | None = None) -> str:
+    """A complete HTML document with one viewer per result (e.g. a base model and its fine-tune);
+    ``labels`` name the viewers (default: the model names)."""
     items = [results] if isinstance(results, AttentionResult) else list(results)
     if not items:
         raise ValueError("to_html needs at least one AttentionResult")
-    title = title or "Attention: " + " vs ".join(r.model_name for r in items)
+    names = list(labels) if labels is not None else [r.model_name for r in items]
+    if len(names) != len(items):
+        raise ValueError(f"{len(items)} results but {len(names)} labels")
+    title = title or "Attention: " + " vs ".join(names)
     text = items[0].text
-    body = "\n".join(to_notebook_html(r, layer, heads) for r in items)
+    body = "\n".join(to_notebook_html(r, layer, heads, label=n) for r, n in zip(items, names, strict=True))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>

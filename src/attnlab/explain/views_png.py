@@ -103,33 +103,56 @@ def head_figure(result: AttentionResult, layer: int = 0, head: int = 0) -> Figur
     return fig
 
 
+def _mosaic(mats: np.ndarray, cols: int, gap: int) -> np.ndarray:
+    """Tile (n, t, t) matrices into one image, ``cols`` per row, NaN (drawn white) between them."""
+    n, t, _ = mats.shape
+    rows, cell = math.ceil(n / cols), t + gap
+    out = np.full((rows * cell - gap, cols * cell - gap), np.nan, np.float32)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[r * cell: r * cell + t, c * cell: c * cell + t] = mats[k]
+    return out
+
+
+def _white_nan_cmap(name: str = CMAP):
+    return matplotlib.colormaps[name].with_extremes(bad="white")
+
+
 def layer_figure(result: AttentionResult, layer: int = -1) -> Figure:
-    """Every head of one layer in a grid; token labels on the outer axes when they fit."""
+    """Every head of one layer in a grid; token labels on the outer edges when they fit.
+
+    Drawn as one mosaic image on one Axes (a dozen subplots take several times longer to render).
+    """
     layer, _ = result.check_index(layer, 0)
     att, labels = result.attentions[layer], result.display_tokens
     n, t = att.shape[0], len(labels)
     cols = min(n, 4 if n > 6 else n)
     rows = math.ceil(n / cols)
-    cell = float(np.clip(1.8 + 0.05 * t, 2.2, 4.0))
-    fig = _new_figure(cols * cell + 1.2, rows * cell + 0.6)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    vmax = max(float(att.max()), 1e-6)
-    labelled = t <= 40
-    for k, ax in enumerate(axes.flat):
-        if k >= n:
-            ax.set_axis_off()
-            continue
-        im = ax.imshow(att[k], cmap=CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
+    gap = max(1, round(t * 0.12))
+    cell = t + gap
+    cell_in = float(np.clip(1.8 + 0.05 * t, 2.2, 4.0))
+    fig = _new_figure(cols * cell_in + 1.4, rows * cell_in + 0.8)
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(_mosaic(att, cols, gap)), cmap=_white_nan_cmap(), vmin=0.0,
+                   vmax=max(float(att.max()), 1e-6), interpolation="nearest")
+    if t <= 40:
+        step, fs = _tick_step(t), _fontsize(t, 8.0)
+        idx = list(range(0, t, step))
+        ax.set_xticks([c * cell + i for c in range(cols) for i in idx], [labels[i] for _ in range(cols) for i in idx],
+                      rotation=90, fontsize=fs)
+        ax.set_yticks([r * cell + i for r in range(rows) for i in idx], [labels[i] for _ in range(rows) for i in idx],
+                      fontsize=fs)
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.tick_params(length=2)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    for k in range(n):
         r, c = divmod(k, cols)
-        last_row = r == rows - 1 or k + cols >= n
-        if labelled:
-            _label_axes(ax, labels, x=last_row, y=c == 0, big=8.0)
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ax.set_title(f"head {k}", fontsize=9)
+        ax.text(c * cell + (t - 1) / 2, r * cell - 0.6, f"head {k}", ha="center", va="bottom", fontsize=9)
     fig.suptitle(f"{result.model_name} - layer {layer}, all {n} heads (rows: query, columns: key)", fontsize=11)
-    fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.025, pad=0.02, label="attention weight")
+    fig.colorbar(im, ax=ax, fraction=0.025, pad=0.02, label="attention weight")
     return fig
 
 
@@ -139,14 +162,10 @@ def model_figure(result: AttentionResult) -> Figure:
     n_layers, n_heads, t, _ = att.shape
     gap = max(1, t // 6)
     cell = t + gap
-    mosaic = np.full((n_layers * cell - gap, n_heads * cell - gap), np.nan, np.float32)
-    for layer in range(n_layers):
-        for head in range(n_heads):
-            mosaic[layer * cell: layer * cell + t, head * cell: head * cell + t] = att[layer, head]
+    mosaic = _mosaic(att.reshape(n_layers * n_heads, t, t), n_heads, gap)
     fig = _new_figure(n_heads * 0.85 + 1.6, n_layers * 0.85 + 1.0)
     ax = fig.add_subplot()
-    cmap = matplotlib.colormaps[CMAP].with_extremes(bad="white")
-    im = ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, norm=PowerNorm(0.5, vmin=0.0, vmax=1.0),
+    im = ax.imshow(np.ma.masked_invalid(mosaic), cmap=_white_nan_cmap(), norm=PowerNorm(0.5, vmin=0.0, vmax=1.0),
                    interpolation="nearest")
     ax.set_xticks([h * cell + (t - 1) / 2 for h in range(n_heads)], [f"H{h}" for h in range(n_heads)], fontsize=8)
     ax.set_yticks([la * cell + (t - 1) / 2 for la in range(n_layers)], [f"L{la}" for la in range(n_layers)],

@@ -39,7 +39,10 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
                    **kwargs: Any) -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights."""
     run = run if isinstance(run, Run) else open_run(run)
-    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
+    extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
+    if attn_implementation:
+        extra["attn_implementation"] = attn_implementation
     try:
         tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
         if run.is_adapter:
@@ -48,12 +51,12 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
             base = load_pretrained(
                 AutoModelForSequenceClassification.from_pretrained, resolve_model(base_model_ref(run)),
                 num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                label2id={n: i for i, n in enumerate(run.labels)}, **extra, **kwargs)
+                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
             model = PeftModel.from_pretrained(base, run.model_dir)
             if merge:
                 model = model.merge_and_unload()
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(run.model_dir, **extra, **kwargs)
+            model = AutoModelForSequenceClassification.from_pretrained(run.model_dir, **extra)
     except (OSError, ValueError, RuntimeError) as exc:  # corrupted or incomplete weights
         raise UserError(f"could not load the model in the run: {str(exc).splitlines()[0][:200]}",
                         where=str(run.model_dir), fix="re-run training into a fresh --output-dir") from None

@@ -82,7 +82,7 @@ class ResolvedModel:
 
 
 def _looks_like_path(ref: str) -> bool:
-    return ref.startswith((".", "/", "~")) or os.sep in ref and Path(ref).exists()
+    return ref.startswith((".", "/", "~")) or (os.sep in ref and Path(ref).exists())
 
 
 def resolve_model(ref: str | None) -> ResolvedModel:

@@ -122,13 +122,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     summary = dataset.summary(tokenizer)
     labels = dataset.labels
     encoded = tokenize(dataset, tokenizer, cfg.max_length)
+    for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
+        encoded[split] = encoded[split].sort("length", reverse=True)
 
     dev = runtime.device()
     precision = runtime.resolve_precision(cfg.precision, dev)
     model = load_pretrained(
         AutoModelForSequenceClassification.from_pretrained, resolved,
         num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=dataset.label2id,
-        ignore_mismatched_sizes=True, **method.load_kwargs(cfg))
+        ignore_mismatched_sizes=True, **({"dtype": torch.float32} | method.load_kwargs(cfg)))
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model = method.prepare(model, cfg)

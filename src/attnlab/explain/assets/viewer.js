@@ -18,13 +18,17 @@
   var MIN_WEIGHT = 0.01;       // lines below this are not drawn (they would be invisible anyway)
   var MIN_WEIGHT_HOVER = 0.001;
   var THUMB = 64;              // thumbnails are block-averaged down to at most THUMB x THUMB
-  var ROW = 20;                // head view: pixels per token row
+  var ROW = 22;                // head view: pixels per token row
 
   function color(h) { return PALETTE[h % PALETTE.length]; }
 
-  function decode(b64, n) {    // little-endian uint16 -> weights in [0, 1]
-    var bin = atob(b64), out = new Float32Array(n);
-    for (var k = 0; k < n; k++) out[k] = (bin.charCodeAt(2 * k) | (bin.charCodeAt(2 * k + 1) << 8)) / 65535;
+  function decode(b64, n, bits) {    // little-endian uint16 (or uint8) -> weights in [0, 1]
+    var bin = atob(b64), out = new Float32Array(n), k;
+    if (bits === 8) {
+      for (k = 0; k < n; k++) out[k] = bin.charCodeAt(k) / 255;
+    } else {
+      for (k = 0; k < n; k++) out[k] = (bin.charCodeAt(2 * k) | (bin.charCodeAt(2 * k + 1) << 8)) / 65535;
+    }
     return out;
   }
 
@@ -61,7 +65,7 @@
     var root = document.getElementById(id);
     if (!root || root.getAttribute("data-ready") === "1") return null;
     var L = data.layers, H = data.heads, T = data.tokens.length;
-    var A = decode(data.attn, L * H * T * T);
+    var A = decode(data.attn, L * H * T * T, data.bits);
     function w(l, h, i, j) { return A[((l * H + h) * T + i) * T + j]; }
 
     var state = { layer: data.layer, heads: data.selected.slice(), hover: null, renders: 0,
@@ -87,7 +91,7 @@
     var svg = document.getElementById(id + "-svg");
     var maxChars = 1;
     data.tokens.forEach(function (t) { maxChars = Math.max(maxChars, t.length); });
-    var colW = Math.min(150, 12 + 7.5 * maxChars), gapW = 170, top = 24;
+    var colW = Math.min(150, 12 + 7.5 * maxChars), gapW = 230, top = 24;
     var leftX = colW, rightX = colW + gapW, width = 2 * colW + gapW + 10, height = top + T * ROW + 6;
     svg.setAttribute("width", width); svg.setAttribute("height", height);
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);

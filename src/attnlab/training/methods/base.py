@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch.nn as nn
+from torch import nn
 
 HEAD_PREFIXES = ("classifier", "score", "pre_classifier", "classification_head", "lm_head")
 

@@ -3,7 +3,7 @@ baseline; cheap, and a lower bound for what fine-tuning buys)."""
 
 from __future__ import annotations
 
-import torch.nn as nn
+from torch import nn
 
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method, is_head_param

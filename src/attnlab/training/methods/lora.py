@@ -4,8 +4,8 @@ adapter; the classification head trains in full."""
 
 from __future__ import annotations
 
-import torch.nn as nn
 from peft import LoraConfig, TaskType, get_peft_model
+from torch import nn
 
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method
