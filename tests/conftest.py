@@ -22,7 +22,8 @@ def sst2_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, sst2_dir) -> dict[str, Path]:
     """One finished run per method, trained on 48 SST-2 rows for one epoch."""
-    from attnlab.training import TrainConfig, train
+    from attnlab.training import TrainConfig
+    from attnlab.training.train import train
 
     root = tmp_path_factory.mktemp("runs")
     runs = {}
@@ -46,3 +47,35 @@ def tiny_csv(tmp_path) -> Path:
         rows.append(f"\"a lovely, warm film number {i}\",pos")
         rows.append(f"\"a dull and tired film number {i}\",neg")
     return write(tmp_path / "reviews.csv", "\n".join(rows) + "\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A random 2-layer BERT (hidden 32) with the minilm-l6 tokenizer: trains in seconds, for tests of
+    the machinery (resume, bad input, safety) rather than of accuracy."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from attnlab.models import resolve_model
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64)
+    BertForSequenceClassification(cfg).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(resolve_model("minilm-l6").path).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
+    """Finished full and LoRA runs of ``tiny_bert`` (2 steps on 16 SST-2 rows): to copy and break."""
+    from attnlab.training import TrainConfig
+    from attnlab.training.train import train
+
+    root = tmp_path_factory.mktemp("tiny-bert-runs")
+    runs = {}
+    for method in ("full", "lora"):
+        cfg = TrainConfig.from_sources(None, data="sst2", data_dir=str(sst2_dir), model=str(tiny_bert),
+                                       method=method, output_dir=str(root / method), max_train_samples=16,
+                                       max_eval_samples=8, max_steps=2, batch_size=8, lora_r=2)
+        runs[method] = train(cfg, progress=False).path
+    return runs

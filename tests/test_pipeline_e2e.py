@@ -137,7 +137,8 @@ def test_train_cli_and_refuses_to_clobber(sst2_dir, tmp_path, capsys):
 
 def test_resume_continues_from_checkpoint(sst2_dir, tmp_path):
     """A run stopped after a checkpoint continues with --resume (here: more epochs)."""
-    from attnlab.training import TrainConfig, train
+    from attnlab.training import TrainConfig
+    from attnlab.training.train import train
 
     base = dict(data="sst2", data_dir=str(sst2_dir), method="head", output_dir=str(tmp_path / "r"),
                 max_train_samples=32, max_eval_samples=8, batch_size=16, keep_checkpoints=True,
@@ -172,7 +173,8 @@ def test_tiny_random_bert_from_local_folder(tmp_path, sst2_dir, method):
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from attnlab.models import resolve_model
-    from attnlab.training import TrainConfig, train
+    from attnlab.training import TrainConfig
+    from attnlab.training.train import train
 
     folder = tmp_path / "tiny-bert"
     cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

@@ -67,13 +67,13 @@ def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> No
     g.add_argument("--model", help=f"registered name (see `attnlab models`), local HF folder or hub id "
                    f"(default: {d.model})")
     if not methods_flag:
-        g.add_argument("--method", help=f"full | lora | head (default: {d.method})")
+        g.add_argument("--method", help=f"full | lora | qlora | head | bitfit (default: {d.method})")
     g.add_argument("--config", help="recipe YAML with any of the settings below; flags override it")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_number, help=f"training epochs (default: {d.epochs})")
     g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
     g.add_argument("--learning-rate", "--lr", type=_number, help="peak learning rate (default: per method: "
-                   "full 5e-5, lora 5e-4, head 2e-3)")
+                   "full 5e-5 (5e-4 for scratch-encoder), lora/qlora 5e-4, head 2e-3, bitfit 1e-3)")
     g.add_argument("--batch-size", type=_positive_int, help=f"training batch size (default: {d.batch_size})")
     g.add_argument("--eval-batch-size", type=_positive_int, help=f"(default: {d.eval_batch_size})")
     g.add_argument("--gradient-accumulation-steps", type=_positive_int, help="(default: 1)")
@@ -105,6 +105,10 @@ def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> No
     g.add_argument("--logging-steps", type=_positive_int, help=f"(default: {d.logging_steps})")
     g.add_argument("--report-to", help="comma-separated Trainer integrations, e.g. tensorboard,mlflow")
     g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
+    g.add_argument("--torch-compile", action="store_true", default=None,
+                   help="torch.compile the model (pays off only on long runs; see docs/speed.md)")
+    g.add_argument("--optim", help="Trainer optimizer name (default: Trainer's, fused AdamW)")
+    g.add_argument("--pad-to-multiple-of", type=_positive_int, help="pad batches to a multiple of N tokens")
     g.add_argument("--keep-checkpoints", action="store_true", help="keep Trainer checkpoints after the run")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -115,7 +119,8 @@ TRAIN_FIELDS = ("data", "data_dir", "text_column", "label_column", "model", "met
                 "weight_decay", "warmup_ratio", "lr_scheduler", "seed", "precision", "early_stopping_patience",
                 "metric_for_best_model", "eval_every_steps", "max_train_samples", "max_eval_samples",
                 "val_fraction", "test_fraction", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-                "logging_steps", "report_to", "num_threads", "output_dir")
+                "logging_steps", "report_to", "num_threads", "output_dir", "torch_compile", "optim",
+                "pad_to_multiple_of")
 
 
 def config_from_args(a: argparse.Namespace, **extra: Any):
@@ -152,6 +157,8 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     cfg = config_from_args(a)
     run = train(cfg, resume=a.resume, overwrite=a.overwrite, progress=not a.no_progress)
+    if run is None:  # a non-zero rank under torchrun / accelerate: rank 0 reports
+        return 0
     m = run.metrics
     print(f"run: {run.path}")
     print(f"validation accuracy {m['validation']['accuracy']:.4f}  test accuracy {m['test']['accuracy']:.4f}  "
@@ -169,6 +176,8 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", help="text column of --input (default: detected)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="(default: 64)")
     p.add_argument("--no-merge", action="store_true", help="keep LoRA adapters separate (slower)")
+    p.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization of the linear layers (CPU; "
+                   "faster, probabilities change slightly: see docs/speed.md)")
 
 
 def _read_texts(path: str, text_column: str | None) -> list[str]:
@@ -197,7 +206,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if not texts:
         raise UserError("no texts given", where="attnlab predict", fix='pass "text" arguments or --input FILE')
     Predictor._check(texts)
-    predictor = Predictor.from_run(a.run_dir, merge=not a.no_merge, batch_size=a.batch_size)
+    predictor = Predictor.from_run(a.run_dir, merge=not a.no_merge, batch_size=a.batch_size, quantize=a.quantize)
     for row in predictor.predict(texts):
         print(json.dumps(row, ensure_ascii=False))
     return 0
@@ -307,12 +316,12 @@ def cmd_models(a: argparse.Namespace) -> int:
     if a.json:
         _print_json(rows)
         return 0
-    print(f"{'name':<12} {'kind':<10} {'params':>8}  {'installed':<9}  description")
+    print(f"{'name':<16} {'kind':<10} {'params':>8}  {'installed':<9}  description")
     for r in rows:
-        print(f"{r['name']:<12} {r['kind']:<10} {r['params_millions']:>7.1f}M  {'yes' if r['installed'] else 'no':<9}  "
+        print(f"{r['name']:<16} {r['kind']:<10} {r['params_millions']:>7.1f}M  {'yes' if r['installed'] else 'no':<9}  "
               f"{r['description']}")
         if not r["installed"]:
-            print(f"{'':<12} install: {r['install']}")
+            print(f"{'':<16} install: {r['install']}")
     print("Any local Hugging Face folder or hub id (where a hub is reachable) works too.")
     return 0
 
@@ -363,12 +372,123 @@ def cmd_explain(a: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", "-o", default="runs/sweep", help="where runs, table and plots go "
+                   "(default: runs/sweep)")
+    p.add_argument("--ranks", default="1,4,16,64", help="comma-separated LoRA ranks (default: 1,4,16,64)")
+    p.add_argument("--targets", default="attention,attention+mlp,all-linear", help="comma-separated target "
+                   "sets: attention, attention+mlp, all-linear (default: all three)")
+    p.add_argument("--baselines", default="head,bitfit", help="comma-separated non-adapter methods to train "
+                   "alongside, or none (default: head,bitfit)")
+    p.add_argument("--adapter", choices=["lora", "qlora"], default="lora", help="adapter method (default: lora)")
+    add_train_args(p, methods_flag=True)
+
+
+@command("sweep", _sweep_args)
+def cmd_sweep(a: argparse.Namespace) -> int:
+    """Parameter-efficiency study: LoRA at several ranks and target sets, plus baselines, same data and budget."""
+    from attnlab.experiments import sweep
+
+    cfg = config_from_args(a, output_dir=a.output_dir)
+    res = sweep(cfg, a.ranks, a.targets, a.output_dir, baselines=a.baselines, adapter=a.adapter,
+                overwrite=a.overwrite, progress=not a.no_progress)
+    print(res["table"])
+    print(f"\ntable and plots: {Path(a.output_dir) / 'sweep.md'}")
+    return 0
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", action="append", default=[], metavar="RUN_DIR", help="a finished run directory to "
+                   "serve (repeat for several; clients pick one by its folder name; the first is the default)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_positive_int, default=7860, help="(default: 7860)")
+    p.add_argument("--no-chat", action="store_true", help="no /v1/generate and no Chat tab (SmolLM2 is not loaded)")
+    p.add_argument("--no-ui", action="store_true", help="REST API only, no web UI")
+    p.add_argument("--compare-dir", help="comparison shown in the Compare tab (default: the newest of runs/compare "
+                   "and runs/quickstart)")
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores; 1 is often "
+                   "faster for chat on a busy machine)")
+
+
+@command("serve", _serve_args)
+def cmd_serve(a: argparse.Namespace) -> int:
+    """Serve runs over a REST API (/v1/classify, /v1/attention, /v1/generate; docs at /docs) and a web UI (/ui)."""
+    from attnlab.serve import serve
+
+    url = f"http://{'[' + a.host + ']' if ':' in a.host else a.host}:{a.port}"
+    names = ", ".join(Path(r).name for r in a.run) or "none"
+    print(f"attnlab serve: {url}/ui (web UI)  {url}/docs (API)  runs: {names}", flush=True)
+    serve(a.run, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
+          num_threads=a.num_threads)
+    return 0
+
+
+def _chat_args(p: argparse.ArgumentParser) -> None:
+    from attnlab.chat import DEFAULT_CHAT_MODEL, DEFAULT_SYSTEM
+
+    p.add_argument("--system", default=DEFAULT_SYSTEM, help=f"system prompt ('' for none; default: {DEFAULT_SYSTEM!r})")
+    p.add_argument("--temperature", type=_number, default=0.7, help="0 = greedy (default: 0.7)")
+    p.add_argument("--max-new-tokens", type=_positive_int, default=256, help="per reply (default: 256)")
+    p.add_argument("--seed", type=int, help="fix the sampling")
+    p.add_argument("--model", default=DEFAULT_CHAT_MODEL, help=f"chat model (default: {DEFAULT_CHAT_MODEL})")
+    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
+
+
+@command("chat", _chat_args)
+def cmd_chat(a: argparse.Namespace) -> int:
+    """Chat with SmolLM2-135M-Instruct in the terminal: one message per line, replies stream; /reset, /exit or EOF."""
+    from attnlab.chat import ChatSession, GenerationSettings, load_chat_model
+
+    if a.num_threads:
+        import torch
+
+        torch.set_num_threads(a.num_threads)
+    settings = GenerationSettings(max_new_tokens=a.max_new_tokens, temperature=a.temperature, seed=a.seed).check()
+    tty = sys.stdin.isatty()
+    if tty:
+        print(f"loading {a.model}...", file=sys.stderr, flush=True)
+    session = ChatSession(load_chat_model(a.model), system=a.system or None, settings=settings)
+    if tty:
+        print("type a message and press Enter; /reset clears the conversation, /exit or Ctrl-D quits",
+              file=sys.stderr, flush=True)
+    while True:
+        if tty:
+            print("> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        text = line.strip()
+        if text in ("/exit", "/quit"):
+            break
+        if text == "/reset":
+            session.reset()
+            continue
+        if not text:
+            continue
+        reply = session.send(text)
+        try:
+            for piece in reply:
+                print(piece, end="", flush=True)
+        except KeyboardInterrupt:
+            reply.close()  # stops generation; the partial reply is kept
+            print(" [stopped]", end="")
+        print(flush=True)
+    return 0
+
+
 # -- entry point ----------------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage mistakes end like every other user error: one line, exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} ({self.prog}). See `{self.prog} --help`.\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     from attnlab import __version__
 
-    parser = argparse.ArgumentParser(prog="attnlab", description="Understand attention, fine-tune transformer "
+    parser = _Parser(prog="attnlab", description="Understand attention, fine-tune transformer "
                                      "classifiers (full, LoRA, head), compare them, and use the result.")
     parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
     parser.add_argument("--verbose", "-v", action="store_true", help="show library warnings and debug logs")
@@ -406,13 +526,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _quiet_libraries(args.verbose)
+    if getattr(args, "no_progress", False):  # Trainer's bars follow `progress`; these are the libraries' own
+        import datasets
+        import transformers
+
+        datasets.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: a resumable checkpoint is kept where one was written (use --resume)", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a TrainingInterrupted says where its checkpoint is
+        print(f"interrupted: {str(exc) or 'a resumable checkpoint is kept where one was written (use --resume)'}",
+              file=sys.stderr)
         return 130
 
 

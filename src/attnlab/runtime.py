@@ -33,6 +33,57 @@ def cpu_has_native_bf16() -> bool:
     return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
 
 
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads share a core's matmul units, so more
+    intra-op threads than physical cores only adds contention)."""
+    import os
+
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    try:
+        cpu = phys = core = None
+        for line in [*Path("/proc/cpuinfo").read_text().splitlines(), ""]:
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "processor":
+                cpu = int(value)
+            elif key == "physical id":
+                phys = value
+            elif key == "core id":
+                core = value
+            elif not line.strip() and cpu is not None:
+                if cpu in allowed:
+                    cores.add((phys or "0", core if core is not None else str(cpu)))
+                cpu = phys = core = None
+    except (OSError, ValueError):
+        pass
+    return max(1, len(cores) or len(allowed))
+
+
+def default_num_threads() -> int:
+    """Intra-op threads for one process: the physical cores, shared among the processes that
+    ``torchrun`` starts on this node (it would otherwise leave each with a single thread)."""
+    import os
+
+    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, physical_cores() // per_node)
+
+
+def set_num_threads(requested: int | None = None) -> int:
+    """Set torch's intra-op threads to ``requested``; returns the number in use.
+
+    With ``None`` torch's setting is kept (its default is the physical cores; an ``OMP_NUM_THREADS``
+    the user set is respected), except under ``torchrun``, whose own default of one thread per
+    process starves a multi-core node: there each process gets :func:`default_num_threads`."""
+    import os
+
+    n = requested
+    if n is None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1 and os.environ.get("OMP_NUM_THREADS") == "1":
+        n = default_num_threads()
+    if n and n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -50,8 +50,10 @@ def read_table(path: Path) -> pd.DataFrame:
         else:
             df = pd.read_parquet(path)
     except UnicodeDecodeError as exc:
-        raise UserError(f"file is not valid UTF-8 text (byte {exc.start})", where=str(path),
-                        fix="re-save it as UTF-8") from None
+        with open(path, "rb") as f:
+            utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a byte-order mark: Excel's "Unicode text"
+        what = "file is UTF-16 text, not UTF-8" if utf16 else f"file is not valid UTF-8 text (byte {exc.start})"
+        raise UserError(what, where=str(path), fix="re-save it as UTF-8") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"could not parse the {fmt} file: {detail}", where=str(path),

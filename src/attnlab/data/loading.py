@@ -65,6 +65,12 @@ def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
                             where=where, fix="fill or remove those rows")
         values[split] = col.astype(str).str.strip()
     if label_names is None:
+        if "train" in values:  # a class that only evaluation splits have cannot be learned
+            unseen = sorted(set().union(*[set(v) for v in values.values()]) - set(values["train"]))
+            if unseen:
+                split = next(s for s, v in values.items() if set(unseen) & set(v))
+                raise UserError(f"unknown labels {unseen[:5]} in the {split} split: train has none of them",
+                                where=where, fix="add training rows for them, or drop those rows")
         uniq = sorted(set().union(*[set(v) for v in values.values()]))
         try:
             nums = {u: float(u) for u in uniq}

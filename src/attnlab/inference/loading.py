@@ -2,7 +2,10 @@
 
 Full runs are plain transformers folders. LoRA/QLoRA runs hold a PEFT adapter: it is applied to
 the recorded base model (by registry name first, so a run moves between machines, then by the
-path PEFT recorded), and optionally merged into the base weights for speed.
+path PEFT recorded), and optionally merged into the base weights for speed. A QLoRA run's base is
+re-quantized to 4-bit NF4 exactly as in training, so predictions match the run's evaluation; to
+merge, that base is first dequantized to fp32 (the values the adapter was trained against), so a
+merged QLoRA model is a plain fp32 transformers model.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from attnlab.errors import UserError
@@ -35,10 +39,28 @@ def base_model_ref(run: Run) -> str:
     return cfg["base_model_name_or_path"]
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def require_safetensors(run: Run) -> None:
+    """Refuse a run whose weights are not safetensors: a pickle (``pytorch_model.bin``) can run code
+    when loaded, and attnlab itself only ever writes safetensors."""
+    name = "adapter_model.safetensors" if run.is_adapter else "model.safetensors"
+    if (run.model_dir / name).is_file() or (run.model_dir / f"{name}.index.json").is_file():
+        return
+    pickles = sorted(p.name for p in run.model_dir.glob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UserError(f"the run's weights are pickle files ({', '.join(pickles)}), not safetensors; attnlab loads "
+                        "safetensors only", where=str(run.model_dir),
+                        fix="re-save the model with save_pretrained(safe_serialization=True), or re-run training")
+    raise UserError(f"the run has no {name}", where=str(run.model_dir), fix="re-run training into a fresh --output-dir")
+
+
 def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implementation: str | None = None,
                    **kwargs: Any) -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights."""
     run = run if isinstance(run, Run) else open_run(run)
+    require_safetensors(run)
     # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
     extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
     if attn_implementation:
@@ -48,16 +70,26 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
         if run.is_adapter:
             from peft import PeftModel
 
-            base = load_pretrained(
-                AutoModelForSequenceClassification.from_pretrained, resolve_model(base_model_ref(run)),
-                num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+            base_kw = dict(num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
+                           label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+            resolved = resolve_model(base_model_ref(run))
+            if run.config.get("quantization"):  # qlora: the base re-quantized as in training
+                from attnlab.training.methods.qlora import load_base
+
+                base = load_base(AutoModelForSequenceClassification.from_pretrained, resolved, merge=merge, **base_kw)
+            else:
+                base = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolved, **base_kw)
             model = PeftModel.from_pretrained(base, run.model_dir)
             if merge:
                 model = model.merge_and_unload()
         else:
-            model = AutoModelForSequenceClassification.from_pretrained(run.model_dir, **extra)
-    except (OSError, ValueError, RuntimeError) as exc:  # corrupted or incomplete weights
+            import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
+
+            model = AutoModelForSequenceClassification.from_pretrained(run.model_dir, use_safetensors=True, **extra)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # corrupted or incomplete weights
+        if "mismatched" in str(exc) or "size mismatch" in str(exc):
+            raise UserError(f"the run's weights do not fit the {len(run.labels)} labels in labels.json",
+                            where=str(run.path), fix="the run directory is inconsistent: re-run training") from None
         raise UserError(f"could not load the model in the run: {str(exc).splitlines()[0][:200]}",
                         where=str(run.model_dir), fix="re-run training into a fresh --output-dir") from None
     if model.config.num_labels != len(run.labels):

@@ -1,13 +1,22 @@
 """Fast batch prediction for a finished run.
 
-Texts are sorted by length and batched so that little padding is computed, LoRA adapters are
-merged into the base weights by default (no adapter overhead at inference), and bf16 autocast is
-used where the hardware does bf16 natively.
+What makes it fast (each measured by ``benchmarks/infer_speed.py``; numbers in docs/speed.md):
+
+- texts are tokenized in one call (the Rust tokenizer batches them), sorted by token count and
+  cut into batches padded only to their own longest text, so little padding is computed;
+- LoRA adapters are merged into the base weights by default (no adapter overhead);
+- no autograd bookkeeping (``torch.inference_mode``), and one text skips batching entirely;
+- bf16 autocast where the hardware does bf16 natively (never on AVX2-only CPUs, where it is
+  emulated and ~100x slower);
+- optionally, ``quantize="int8"``: dynamic int8 quantization of the linear layers (weights
+  stored int8, activations quantized on the fly; fbgemm/x86 kernels, CPU only). It changes
+  probabilities slightly, so it is opt-in: evaluation and the exactness checks use fp32.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,22 +27,70 @@ import torch
 from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
+from attnlab.training.methods.base import is_head_param
 from attnlab.training.rundir import Run, open_run
 
 log = logging.getLogger(__name__)
 
+QUANTIZE_CHOICES = (None, "int8")
+
+
+def quantize_int8(model: torch.nn.Module, *, skip_head: bool = True) -> torch.nn.Module:
+    """A copy of ``model`` with dynamic int8 ``nn.Linear`` layers (CPU only): weights stored int8 per
+    row, activations quantized per batch on the fly (fbgemm/x86 kernels, fast on AVX2).
+
+    With ``skip_head`` the classification head (tiny, and where rounding moves the logits most
+    directly) stays fp32."""
+    if any(type(m).__module__.startswith("bitsandbytes") for m in model.modules()):
+        raise UserError("the model is already 4-bit quantized (an unmerged QLoRA run)", where="quantize='int8'",
+                        fix="load it merged (the default) or use quantize=None")
+    names = {name for name, mod in model.named_modules()
+             if isinstance(mod, torch.nn.Linear) and not (skip_head and is_head_param(name))}
+    if not names:
+        raise UserError("int8 quantization found no linear layers to quantize", where="quantize='int8'",
+                        fix="use quantize=None for this model")
+    with warnings.catch_warnings():  # torch.ao.quantization's eager mode is deprecated, but still the CPU fast path
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        for engine in ("x86", "fbgemm"):
+            if engine in torch.backends.quantized.supported_engines:
+                torch.backends.quantized.engine = engine
+                break
+        return quantize_dynamic(model, names, dtype=torch.qint8)
+
 
 class Predictor:
-    """``Predictor.from_run(dir).predict(["text", ...])`` -> one dict per text."""
+    """``Predictor.from_run(dir).predict(["text", ...])`` -> one dict per text.
+
+    Args:
+        quantize: ``None`` (fp32 or native bf16, exact) or ``"int8"`` (dynamic int8 linear layers, CPU).
+        num_threads: set torch's intra-op threads (process-wide; default: leave them as they are).
+    """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, max_length: int = 128,
                  batch_size: int = 64, precision: str = "auto", device: str | torch.device | None = None,
-                 run: Run | None = None):
+                 run: Run | None = None, quantize: str | None = None, num_threads: int | None = None):
+        if quantize not in QUANTIZE_CHOICES:
+            raise UserError(f"unknown quantize option {quantize!r}", where="quantize", fix="pass None or 'int8'")
         self.device = torch.device(device) if device else runtime.device()
-        self.model = model.to(self.device).eval()
+        if quantize == "int8" and self.device.type != "cpu":
+            raise UserError("int8 dynamic quantization runs on CPU only", where="quantize='int8'",
+                            fix="use quantize=None on a GPU (bf16 autocast is used there)")
+        if num_threads and self.device.type == "cpu":
+            runtime.set_num_threads(num_threads)
+        model = model.to(self.device).eval()
+        self.quantize = quantize
+        self.model = quantize_int8(model) if quantize == "int8" else model
         self.tokenizer, self.labels, self.run = tokenizer, labels, run
         self.max_length, self.batch_size = max_length, batch_size
-        self.precision = runtime.resolve_precision(precision, self.device)
+        # int8 layers compute in fp32 around their int8 matmuls; autocast would only add casts
+        self.precision = "fp32" if quantize else runtime.resolve_precision(precision, self.device)
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = getattr(getattr(model, "config", None), "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+        self.left_pad = getattr(tokenizer, "padding_side", "right") == "left"
 
     @classmethod
     def from_run(cls, run_dir: str | Path | Run, *, merge: bool = True, **kwargs: Any) -> Predictor:
@@ -55,20 +112,41 @@ class Predictor:
             raise UserError("no texts to predict", where="predict input", fix="pass at least one text")
         return out
 
+    def _batch(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        """Pad token-id rows to the longest of them: (B, T) tensors on the device."""
+        width = max(len(r["input_ids"]) for r in rows)
+        out = {}
+        for key in rows[0]:
+            arr = np.full((len(rows), width), self.pad_id if key == "input_ids" else 0, dtype=np.int64)
+            for i, r in enumerate(rows):
+                v = r[key]
+                if self.left_pad:
+                    arr[i, width - len(v):] = v
+                else:
+                    arr[i, :len(v)] = v
+            out[key] = torch.from_numpy(arr).to(self.device)
+        return out
+
+    def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with runtime.autocast(self.precision, self.device):
+            return self.model(**batch).logits.float()
+
     @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape (N, num_labels), in the order of ``texts``."""
         texts = self._check(texts)
-        lengths = [len(t) for t in texts]
-        order = np.argsort(lengths, kind="stable")[::-1]  # longest first: the slowest batch fails fast
+        if len(texts) == 1:  # one text: no sorting, no padding
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_tensors="pt")
+            return torch.softmax(self._logits(enc.to(self.device)), dim=-1).cpu().numpy()
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
+        order = np.argsort(-lengths, kind="stable")  # longest first: the slowest batch fails fast
         probs = np.empty((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             idx = order[start:start + self.batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], truncation=True, max_length=self.max_length,
-                                 padding=True, return_tensors="pt").to(self.device)
-            with runtime.autocast(self.precision, self.device):
-                logits = self.model(**enc).logits
-            probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            batch = self._batch([{k: enc[k][i] for k in keys} for i in idx])
+            probs[idx] = torch.softmax(self._logits(batch), dim=-1).cpu().numpy()
         return probs
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ from attnlab.models.registry import (
     list_models,
     load_pretrained,
     resolve_model,
+    suggested_learning_rate,
 )
 
-__all__ = ["MODELS", "ModelSource", "ResolvedModel", "list_models", "load_pretrained", "resolve_model"]
+__all__ = ["MODELS", "ModelSource", "ResolvedModel", "list_models", "load_pretrained", "resolve_model",
+           "suggested_learning_rate"]

@@ -110,12 +110,14 @@ def smollm2_path(convert: bool = True) -> Path | None:
     if not convert:
         return target
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     log.info("Converting %s to an fp32 HF folder in %s (once, ~30 s)", gguf.name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # dequantize=True: transformers >= 5.2x otherwise keeps GGUF-packed weights, which cannot be saved
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                 quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True))
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

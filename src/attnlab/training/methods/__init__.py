@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from attnlab.errors import UserError
-from attnlab.training.methods import full, head, lora
-from attnlab.training.methods.base import Method, count_params
+from attnlab.training.methods import bitfit, full, head, lora, qlora
+from attnlab.training.methods.base import Method, base_weight_memory, count_params
 
-METHODS: dict[str, Method] = {m.name: m for m in (full.METHOD, lora.METHOD, head.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (full.METHOD, lora.METHOD, head.METHOD, qlora.METHOD,
+                                                  bitfit.METHOD)}
 
 
 def get_method(name: str) -> Method:
@@ -15,4 +16,4 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-__all__ = ["METHODS", "Method", "count_params", "get_method"]
+__all__ = ["METHODS", "Method", "base_weight_memory", "count_params", "get_method"]

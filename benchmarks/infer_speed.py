@@ -1,0 +1,244 @@
+"""Inference speed: attnlab's Predictor against ``transformers.pipeline("text-classification")``.
+
+On the SST-2 validation set (872 sentences) and one model (a run directory's merged model), it
+measures sentences per second of
+
+- the baseline: ``pipeline("text-classification", model=<merged folder>)`` in fp32, called on the
+  list of sentences as the tutorials do (its default batch size is 1), and the same pipeline with
+  ``batch_size=64`` for reference;
+- attnlab's Predictor in each speed configuration (fp32 / int8, batch sizes, one tokenizer call vs
+  one per batch, eager vs SDPA attention, 1 thread vs all cores),
+
+the share of predictions each configuration gives identical to the fp32 pipeline, and the latency
+of one sentence at a time (p50/p99) through the Predictor. The fastest configuration that keeps
+>= 99.5% of predictions identical is the headline. Writes ``benchmarks/results/infer_speed.json``.
+
+    python benchmarks/infer_speed.py --run runs/bench-sst2/minilm-l6-lora
+    python benchmarks/infer_speed.py            # trains a quick LoRA run first (~1 min on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_SST2, table, write_results
+
+MIN_AGREEMENT = 0.995
+COLUMNS = [("name", "configuration", ""), ("sentences_per_second", "sentences/s", ".1f"),
+           ("speedup_vs_pipeline", "vs pipeline", ".2f"), ("agreement_vs_pipeline", "same prediction", ".4f"),
+           ("accuracy", "accuracy", ".4f")]
+
+
+def quick_run(a: argparse.Namespace) -> Path:
+    """A LoRA run (attnlab's default method) on a slice of SST-2, reused when already finished (its own
+    evaluation uses 200 rows: the benchmark evaluates the whole validation set itself)."""
+    from attnlab.training import TrainConfig
+    from attnlab.training.rundir import is_finished_run
+    from attnlab.training.train import train
+
+    out = Path(a.runs_dir) / "quick-lora"
+    if is_finished_run(out) and not a.retrain:
+        return out
+    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=a.data_dir, method="lora", epochs=1.0,
+                                   max_train_samples=a.train_rows, max_eval_samples=200, early_stopping_patience=None,
+                                   output_dir=str(out), logging_steps=100)
+    return train(cfg, overwrite=True, progress=False).path
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    """(median seconds, all seconds, last result) of ``repeats`` calls after one warm-up call."""
+    result = fn()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), seconds, result
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000, q))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", help="a finished run directory (default: train a quick LoRA run)")
+    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    p.add_argument("--runs-dir", default="runs/bench-infer", help="where the quick run and merged model go")
+    p.add_argument("--train-rows", type=int, default=4000, help="rows for the quick run")
+    p.add_argument("--retrain", action="store_true", help="retrain the quick run even if it exists")
+    p.add_argument("--max-sentences", type=int, default=None, help="use the first N validation sentences")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per configuration (median reported)")
+    p.add_argument("--latency-sentences", type=int, default=300, help="sentences timed one at a time")
+    p.add_argument("--batch-size", type=int, default=64)
+    a = p.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    import torch
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    from attnlab import runtime
+    from attnlab.data import load_data
+    from attnlab.inference import Predictor, merge_run
+    from attnlab.inference.loading import load_run_model
+    from attnlab.training.rundir import open_run
+
+    hf_logging.set_verbosity_error()
+    run = open_run(a.run or quick_run(a))
+    threads = runtime.set_num_threads(None)
+    data = load_data("sst2", data_dir=a.data_dir)
+    val = data.splits["validation"]
+    texts, gold = list(val["text"]), np.asarray(val["label"])
+    if a.max_sentences:
+        texts, gold = texts[:a.max_sentences], gold[:a.max_sentences]
+    merged_dir = merge_run(run.path, Path(a.runs_dir) / "merged", overwrite=True)
+    labels = run.labels
+
+    # -- the baseline: the tutorial pipeline, fp32 ----------------------------------------------
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, seconds: list[float], median: float, preds: np.ndarray, **settings: Any) -> dict[str, Any]:
+        row = {"name": name, "sentences_per_second": len(texts) / median, "seconds": seconds,
+               "predictions": preds, "accuracy": float((preds == gold).mean()), **settings}
+        rows.append(row)
+        print(f"  {name}: {row['sentences_per_second']:.1f} sentences/s", flush=True)
+        return row
+
+    def pipe_preds(out: list[dict[str, Any]]) -> np.ndarray:
+        return np.asarray([labels.index(o["label"]) for o in out])
+
+    print(f"{len(texts)} sentences, {threads} threads, run {run.path}", flush=True)
+    pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
+    med, secs, out = timed(lambda: pipe(texts), max(1, a.repeats - 1))
+    base = add("pipeline fp32 (default batch size 1)", secs, med, pipe_preds(out), kind="pipeline", batch_size=1)
+    med, secs, out = timed(lambda: pipe(texts, batch_size=a.batch_size), a.repeats)
+    add(f"pipeline fp32, batch_size={a.batch_size}", secs, med, pipe_preds(out), kind="pipeline",
+        batch_size=a.batch_size)
+    del pipe
+
+    # -- attnlab's Predictor ---------------------------------------------------------------------
+    def predictor(quantize: str | None = None, attn: str | None = None, **kw: Any) -> Predictor:
+        model, tok = load_run_model(run, merge=True, attn_implementation=attn)
+        return Predictor(model, tok, labels, max_length=int(run.config.get("max_length", 128)), run=run,
+                         quantize=quantize, **kw)
+
+    def per_batch_tokenizing(pr: Predictor) -> np.ndarray:
+        """The previous Predictor: sort by characters, call the tokenizer once per batch."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        probs = np.empty((len(texts), len(labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, len(texts), pr.batch_size):
+                idx = order[s:s + pr.batch_size]
+                enc = pr.tokenizer([texts[i] for i in idx], truncation=True, max_length=pr.max_length,
+                                   padding=True, return_tensors="pt")
+                probs[idx] = torch.softmax(pr.model(**enc).logits.float(), -1).numpy()
+        return probs
+
+    # (name, Predictor settings, benchmark-only settings); "candidate": a setting Predictor users can pick
+    configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+        ("attnlab fp32", {}, {"candidate": True}),
+        ("attnlab fp32, tokenizer called per batch", {}, {"per_batch": True}),
+        ("attnlab fp32, eager attention", {"attn": "eager"}, {}),
+        ("attnlab fp32, batch 32", {"batch_size": 32}, {"candidate": True}),
+        ("attnlab fp32, batch 128", {"batch_size": 128}, {"candidate": True}),
+        ("attnlab fp32, 1 thread", {"num_threads": 1}, {}),
+        ("attnlab int8", {"quantize": "int8"}, {"candidate": True}),
+        ("attnlab int8, head quantized too", {"quantize": "int8"}, {"quantize_head": True}),
+        ("attnlab int8, batch 128", {"quantize": "int8", "batch_size": 128}, {"candidate": True}),
+    ]
+    settings_of: dict[str, dict[str, Any]] = {}
+    for name, kw, extra in configs:
+        kw = {"batch_size": a.batch_size} | kw
+        settings_of[name] = kw
+        pr = predictor(**kw)
+        if extra.get("quantize_head"):
+            from attnlab.inference.predictor import quantize_int8
+
+            model, _ = load_run_model(run, merge=True)
+            pr.model = quantize_int8(model, skip_head=False)
+        fn = (lambda pr=pr: per_batch_tokenizing(pr)) if extra.get("per_batch") else (
+            lambda pr=pr: pr.predict_proba(texts))
+        med, secs, probs = timed(fn, a.repeats)
+        add(name, secs, med, probs.argmax(-1), kind="predictor", candidate=bool(extra.get("candidate")),
+            batch_size=kw["batch_size"], quantize=kw.get("quantize"),
+            attention=kw.get("attn") or pr.model.config._attn_implementation,
+            threads=kw.get("num_threads") or threads, tokenizer_calls="per batch" if extra.get("per_batch") else "one")
+        del pr
+        runtime.set_num_threads(None)
+
+    fp32 = next(r for r in rows if r["name"] == "attnlab fp32")
+    for r in rows:
+        r["speedup_vs_pipeline"] = r["sentences_per_second"] / base["sentences_per_second"]
+        r["agreement_vs_pipeline"] = float((r["predictions"] == base["predictions"]).mean())
+        r["agreement_vs_attnlab_fp32"] = float((r["predictions"] == fp32["predictions"]).mean())
+    print(table(rows, COLUMNS))
+
+    # -- the headline: the fastest Predictor setting that agrees with the fp32 pipeline ------------
+    ok = [r for r in rows if r.get("candidate") and r["agreement_vs_pipeline"] >= MIN_AGREEMENT]
+    best = max(ok, key=lambda r: r["sentences_per_second"])
+
+    def latency(fn: Callable[[str], Any]) -> list[float]:
+        sample = texts[:a.latency_sentences]
+        for t in sample[:20]:  # warm-up
+            fn(t)
+        out = []
+        for t in sample:
+            start = time.perf_counter()
+            fn(t)
+            out.append(time.perf_counter() - start)
+        return out
+
+    lat = {}
+    for name in dict.fromkeys(["attnlab fp32", "attnlab int8", best["name"]]):
+        pr = predictor(**settings_of[name])
+        lat[name] = latency(lambda t, pr=pr: pr.predict_proba([t]))
+        del pr
+    pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
+    lat["pipeline fp32"] = latency(lambda t: pipe(t))
+    latency_rows = [{"name": k, "p50_ms": percentile_ms(v, 50), "p99_ms": percentile_ms(v, 99),
+                     "mean_ms": 1000 * statistics.fmean(v)} for k, v in lat.items()]
+    print(table(latency_rows, [("name", "one sentence at a time", ""), ("p50_ms", "p50 ms", ".2f"),
+                               ("p99_ms", "p99 ms", ".2f"), ("mean_ms", "mean ms", ".2f")]))
+    chosen_lat = next(r for r in latency_rows if r["name"] == best["name"])
+    print(f"fastest setting with >= {MIN_AGREEMENT:.1%} predictions identical to the pipeline: {best['name']}: "
+          f"{best['speedup_vs_pipeline']:.2f}x the pipeline's throughput, "
+          f"{best['agreement_vs_pipeline']:.2%} identical; one sentence p50 {chosen_lat['p50_ms']:.2f} ms, "
+          f"p99 {chosen_lat['p99_ms']:.2f} ms")
+
+    for r in rows:
+        r.pop("predictions")
+    settings = {"sentences": len(texts), "split": "sst2 validation", "repeats": a.repeats,
+                "statistic": "median of the timed passes, after one warm-up pass",
+                "batch_size": a.batch_size, "threads": threads, "latency_sentences": len(texts[:a.latency_sentences]),
+                "run": str(run.path), "model": run.metrics.get("model"), "method": run.metrics.get("method"),
+                "min_agreement": MIN_AGREEMENT, "baseline": base["name"]}
+    path = write_results("infer_speed", {
+        "settings": settings,
+        "chosen": best["name"],
+        "chosen_settings": {k: v for k, v in settings_of[best["name"]].items()},
+        "throughput_speedup_vs_pipeline": best["speedup_vs_pipeline"],
+        "prediction_agreement": best["agreement_vs_pipeline"],
+        "latency_p50_ms": chosen_lat["p50_ms"],
+        "latency_p99_ms": chosen_lat["p99_ms"],
+        "fp32_throughput_speedup_vs_pipeline": fp32["speedup_vs_pipeline"],
+        "fp32_prediction_agreement": fp32["agreement_vs_pipeline"],
+        "configurations": rows,
+        "latency": latency_rows,
+    })
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

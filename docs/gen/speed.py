@@ -1,0 +1,145 @@
+"""Render the speed measurements into snippets for docs/speed.md, from the benchmark JSON only.
+
+Reads ``benchmarks/results/train_speed.json``, ``train_ablation.json`` and ``infer_speed.json``
+(written by ``benchmarks/train_speed.py`` and ``benchmarks/infer_speed.py``) and writes
+
+* ``docs/gen/speed_train.md``     tutorial recipe vs attnlab full vs attnlab LoRA
+* ``docs/gen/speed_ablation.md``  each training speed choice, one setting changed at a time
+* ``docs/gen/speed_infer.md``     Predictor settings vs ``transformers.pipeline``, and latency
+
+A result that does not exist yet renders as a note naming the command that produces it.
+
+    python docs/gen/speed.py            # write
+    python docs/gen/speed.py --check    # exit 1 if out of date
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import GEN, REPO, banner, md_table, run_main
+
+SCRIPT = "docs/gen/speed.py"
+RESULTS = REPO / "benchmarks" / "results"
+TRAIN_MD, ABLATION_MD, INFER_MD = GEN / "speed_train.md", GEN / "speed_ablation.md", GEN / "speed_infer.md"
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _f(value: Any, spec: str, suffix: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{format(value, spec)}{suffix}"
+
+
+def _machine(res: dict[str, Any]) -> str:
+    hw, v = res.get("hardware", {}), res.get("versions", {})
+    where = hw.get("gpu") or f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('cpu_capability', '?')})"
+    return (f"*Measured on {where}, {res.get('date', '?')}, torch {v.get('torch', '?')}, "
+            f"transformers {v.get('transformers', '?')}: `python benchmarks/{res.get('command', '?')}`.*\n")
+
+
+def _missing(command: str) -> str:
+    return f'!!! note "Not measured yet"\n    Run `{command}` (then `python {SCRIPT}`) to fill this in.\n'
+
+
+def render_train(res: dict[str, Any] | None) -> str:
+    if res is None:
+        return _missing("python benchmarks/train_speed.py")
+    s = res["settings"]
+    rows = [(r["name"], r["batch_size"], _f(r["epoch_seconds"], ".1f"), _f(r["tokens_per_second"], ",.0f"),
+             _f(r["padded_tokens_per_second"], ",.0f"), _f(r["padding_share"], ".0%"),
+             _f(r["final_validation_accuracy"], ".4f"), _f(r["time_to_target_seconds"], ".1f"),
+             _f(r["achieved_flops_per_second"] and r["achieved_flops_per_second"] / 1e9, ".1f"),
+             _f(r["mfu_fp32"], ".0%")) for r in res["runs"]]
+    peaks = res["gemm_peaks"]
+    tta, lora = res.get("time_to_accuracy_speedup_vs_tutorial"), res["lora_epoch_speedup"]
+    lines = [
+        _machine(res),
+        f"{s['train_rows']:,} SST-2 training rows, {s['epochs']:g} epochs, all {s['validation_rows']} validation "
+        f"sentences, evaluated every {s['eval_every_samples']} training samples; {s['threads']} threads. "
+        "Target accuracy: the tutorial's final validation accuracy minus 0.5 point = "
+        f"**{res['target_accuracy']:.4f}**. "
+        "Times are training only (the clock stops for evaluation and checkpoints).\n",
+        md_table(["recipe", "batch", "s / epoch", "tokens/s (real)", "tokens/s (padded)", "padding", "val acc",
+                  "s to target", "GFLOP/s", "of fp32 GEMM peak"], rows, "lrrrrrrrrr"),
+        "- **Time to accuracy:** attnlab's default (LoRA) reaches the target "
+        + (f"**{tta:.2f}x** faster than the tutorial recipe." if tta else "— not reached within its epochs.")
+        + (f" attnlab full: {res['full_time_to_accuracy_speedup_vs_tutorial']:.2f}x."
+           if res.get("full_time_to_accuracy_speedup_vs_tutorial") else ""),
+        f"- **LoRA vs full:** LoRA's epoch is **{lora:.2f}x** as fast as full fine-tuning's at the same batches; "
+        f"validation accuracy differs by {100 * res['lora_accuracy_delta_vs_full']:+.1f} points.",
+        f"- **GEMM peaks measured in the same run:** fp32 {peaks['fp32']['flops_per_second'] / 1e9:.1f} GFLOP/s, "
+        f"bf16 {peaks['bf16']['flops_per_second'] / 1e9:.1f} GFLOP/s. attnlab full reaches "
+        f"{res['mfu_fp32']:.0%} of the fp32 peak"
+        + (f" ({res['mfu_bf16']:.0f}x the bf16 peak: bf16 is emulated on this CPU)." if res["mfu_bf16"] > 1
+           else f" and {res['mfu_bf16']:.0%} of the bf16 peak."),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_ablation(res: dict[str, Any] | None) -> str:
+    if res is None:
+        return _missing("python benchmarks/train_speed.py --ablation")
+    s = res["settings"]
+    rows = [(r["name"], r["shows"], _f(r["mean_step_seconds"], ".3f"),
+             "—" if r["shows"] == "reference" else _f(r["default_speedup"], ".2f", "x"),
+             _f(r.get("first_steps_seconds"), ".1f"), _f(r.get("tokens_per_second"), ",.0f"))
+            for r in res["variants"]]
+    lines = [
+        _machine(res),
+        f"{s['steps']} training steps per variant on {s['train_rows']:,} SST-2 rows, {s['threads']} threads; "
+        f"{s['statistic']}. *Default is faster by* = the variant's seconds per step / the default's: the gain of "
+        "the default's choice (below 1: the variant is faster).\n",
+        md_table(["variant", "measures the choice of", "s / step", "default is faster by",
+                  "first steps (s)", "tokens/s"], rows, "llrrrr"),
+    ]
+    if res.get("lora_step_speedup_vs_full"):
+        lines.append(f"LoRA's step is **{res['lora_step_speedup_vs_full']:.2f}x** as fast as full fine-tuning's "
+                     "on the same batches.\n")
+    return "\n".join(lines)
+
+
+def render_infer(res: dict[str, Any] | None) -> str:
+    if res is None:
+        return _missing("python benchmarks/infer_speed.py --run <a finished run>")
+    s = res["settings"]
+    rows = [(r["name"], _f(r["sentences_per_second"], ",.1f"), _f(r["speedup_vs_pipeline"], ".2f", "x"),
+             _f(r["agreement_vs_pipeline"], ".2%"), _f(r["accuracy"], ".4f")) for r in res["configurations"]]
+    lat = [(r["name"], _f(r["p50_ms"], ".2f"), _f(r["p99_ms"], ".2f")) for r in res["latency"]]
+    lines = [
+        _machine(res),
+        f"{s['sentences']} SST-2 validation sentences, model {s.get('model')} ({s.get('method')} run, merged), "
+        f"{s['threads']} threads; {s['statistic']}.\n",
+        md_table(["setting", "sentences/s", "vs pipeline", "same prediction as pipeline", "accuracy"], rows, "lrrrr"),
+        f"One sentence at a time ({s['latency_sentences']} sentences):\n",
+        md_table(["setting", "p50 ms", "p99 ms"], lat, "lrr"),
+        f"**Fastest setting with at least {s['min_agreement']:.1%} identical predictions:** {res['chosen']}: "
+        f"**{res['throughput_speedup_vs_pipeline']:.2f}x** the pipeline's throughput, "
+        f"{res['prediction_agreement']:.2%} identical predictions; one sentence p50 "
+        f"{res['latency_p50_ms']:.2f} ms, p99 {res['latency_p99_ms']:.2f} ms.\n",
+    ]
+    return "\n".join(lines)
+
+
+def render() -> dict[Path, str]:
+    head = banner(SCRIPT)
+    return {TRAIN_MD: head + render_train(_load("train_speed")),
+            ABLATION_MD: head + render_ablation(_load("train_ablation")),
+            INFER_MD: head + render_infer(_load("infer_speed"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(SCRIPT, render, argv=argv, description=__doc__.splitlines()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

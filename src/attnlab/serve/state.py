@@ -1,0 +1,295 @@
+"""What a server holds: the runs it serves (picked by name), their models (loaded once, on first
+use), the models it may draw attention for, the chat model, and where the latest comparison is.
+
+Clients name things; they never pass paths. A run is named by its directory's folder name; an
+attention model is a served run or an installed registry model; anything else is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from attnlab.errors import UserError
+from attnlab.serve.batcher import MicroBatcher
+from attnlab.serve.errors import ApiError
+from attnlab.serve.limits import Limits
+from attnlab.training.rundir import Run, open_run
+
+log = logging.getLogger(__name__)
+
+COMPARE_CANDIDATES = ("runs/compare", "runs/quickstart")
+FALLBACK_ATTENTION_MODEL = "minilm-l6"
+
+
+def default_explain_models() -> list[str]:
+    """Registry models that are installed here (their attention can be drawn)."""
+    from attnlab.models import MODELS
+
+    out = []
+    for name, src in MODELS.items():
+        try:
+            if src.probe():
+                out.append(name)
+        except Exception:  # a broken optional install must not stop the server
+            log.debug("probe of %s failed", name, exc_info=True)
+    return out
+
+
+def find_compare_dir(compare_dir: str | Path | None = None) -> Path | None:
+    """``compare_dir`` if given; else the newest of runs/compare and runs/quickstart that holds a
+    comparison (relative to the working directory); else None."""
+    if compare_dir is not None:
+        return Path(compare_dir).expanduser()
+    found = [Path(c) for c in COMPARE_CANDIDATES if (Path(c) / "comparison.md").is_file()]
+    return max(found, key=lambda p: (p / "comparison.md").stat().st_mtime) if found else None
+
+
+def _is_pathlike(name: str) -> bool:
+    return any(c in name for c in "/\\:") or name.startswith((".", "~")) or name in ("", "..")
+
+
+class ServeState:
+    """Everything the API and the UI share. Thread-safe."""
+
+    def __init__(self, runs: Sequence[str | Path] = (), *, explain_models: Sequence[str] | None = None,
+                 chat: bool = True, chat_model: str | None = None, compare_dir: str | Path | None = None,
+                 limits: Limits | None = None):
+        from attnlab.chat import DEFAULT_CHAT_MODEL
+
+        self.limits = limits or Limits()
+        self.runs: dict[str, Run] = {}
+        for r in runs:
+            run = open_run(r)
+            if run.name in self.runs:
+                raise UserError(f"two runs are named '{run.name}'", where=str(r),
+                                fix="serve runs whose folder names differ: the API picks runs by folder name")
+            self.runs[run.name] = run
+        self.explain_models = list(default_explain_models() if explain_models is None else explain_models)
+        self.chat_enabled = chat
+        self.chat_model_name = chat_model or DEFAULT_CHAT_MODEL
+        self.compare_dir = find_compare_dir(compare_dir)
+        self._chat_loaded = False
+        self._batchers: dict[str, MicroBatcher] = {}
+        self._guard = threading.Lock()  # protects the dicts below
+        self._load_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)  # one load at a time per model
+        self._infer_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)  # one forward at a time per model
+
+    # ----------------------------------------------------------------------------------------- runs
+
+    @property
+    def default_run(self) -> str | None:
+        return next(iter(self.runs), None)
+
+    def run(self, name: str | None) -> Run:
+        """The served run called ``name`` (default: the first); ApiError otherwise."""
+        if not self.runs:
+            raise ApiError(404, "this server serves no runs: start it with `attnlab serve --run RUN_DIR`")
+        if name is None:
+            return self.runs[self.default_run]
+        if _is_pathlike(name):
+            raise ApiError(400, f"run must be the name of a served run, not a path: {name!r} "
+                                f"(served runs: {', '.join(self.runs)})")
+        if name not in self.runs:
+            raise ApiError(404, f"unknown run {name!r}; this server serves: {', '.join(self.runs)}")
+        return self.runs[name]
+
+    def _lock(self, table: dict[str, threading.Lock], key: str) -> threading.Lock:
+        with self._guard:
+            return table[key]
+
+    def _batcher(self, run: Run) -> MicroBatcher:
+        with self._guard:
+            b = self._batchers.get(run.name)
+            if b is None:
+                b = self._batchers[run.name] = MicroBatcher(self._predict_fn(run), max_batch=self.limits.max_texts,
+                                                            wait_ms=self.limits.batch_wait_ms,
+                                                            name=f"classify-{run.name}")
+            return b
+
+    def _predict_fn(self, run: Run):
+        from attnlab.inference import Predictor
+
+        predictor: Predictor | None = None
+
+        def predict(texts: list[str]) -> np.ndarray:
+            nonlocal predictor
+            if predictor is None:  # first batch: load in the worker thread, once
+                log.info("Loading run %s for classification", run.name)
+                predictor = Predictor.from_run(run, batch_size=self.limits.max_texts)
+            return predictor.predict_proba(texts)
+
+        return predict
+
+    def check_texts(self, texts: Sequence[str], field: str = "texts") -> list[str]:
+        if len(texts) == 0:
+            raise ApiError(422, f"{field} is empty: send at least one text")
+        if len(texts) > self.limits.max_texts:
+            raise ApiError(422, f"too many texts: {len(texts)} (at most {self.limits.max_texts} per request)")
+        for i, t in enumerate(texts):
+            name = field if field == "text" else f"{field}[{i}]"
+            if not t.strip():
+                raise ApiError(422, f"{name} is empty")
+            if len(t) > self.limits.max_chars:
+                raise ApiError(422, f"{name} is {len(t)} characters long (at most {self.limits.max_chars})")
+        return list(texts)
+
+    async def classify(self, texts: Sequence[str], run_name: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
+        """Per text: label, score and every class probability, from the run named ``run_name``."""
+        run = self.run(run_name)
+        texts = self.check_texts(texts)
+        probs = await asyncio.wrap_future(self._batcher(run).submit(texts))
+        return run, [self._row(run, p) for p in probs]
+
+    def classify_sync(self, texts: Sequence[str], run_name: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
+        run = self.run(run_name)
+        probs = self._batcher(run).submit(self.check_texts(texts)).result()
+        return run, [self._row(run, p) for p in probs]
+
+    @staticmethod
+    def _row(run: Run, p: np.ndarray) -> dict[str, Any]:
+        k = int(np.argmax(p))
+        return {"label": run.labels[k], "score": float(p[k]),
+                "probabilities": {name: float(v) for name, v in zip(run.labels, p, strict=True)}}
+
+    # ------------------------------------------------------------------------------------ attention
+
+    @property
+    def attention_choices(self) -> list[str]:
+        """Names /v1/attention accepts: served runs first, then installed registry models."""
+        return list(self.runs) + [m for m in self.explain_models if m not in self.runs]
+
+    def attention_source(self, model: str | None = None, run: str | None = None) -> tuple[str, str]:
+        """(display name, source for attnlab.explain) for a client's ``model``/``run`` choice."""
+        if model is not None and run is not None:
+            raise ApiError(422, "pass either model or run, not both")
+        if run is not None:
+            r = self.run(run)
+            return r.name, str(r.path)
+        if model is None:
+            if self.runs:
+                r = self.run(None)
+                return r.name, str(r.path)
+            model = FALLBACK_ATTENTION_MODEL
+        if model in self.runs:
+            return model, str(self.runs[model].path)
+        if model in self.explain_models:
+            return model, model
+        if _is_pathlike(model):
+            raise ApiError(400, f"model must be a name, not a path: {model!r} (choose one of: "
+                                f"{', '.join(self.attention_choices)})")
+        raise ApiError(404, f"unknown model {model!r}; choose one of: {', '.join(self.attention_choices)}")
+
+    def extract(self, text: str, model: str | None = None, run: str | None = None):
+        """The AttentionResult of ``text`` (truncated to ``limits.max_attention_tokens`` tokens)."""
+        from attnlab.explain import extract_attention, load_for_attention
+
+        self.check_texts([text], field="text")
+        _, source = self.attention_source(model, run)
+        with self._lock(self._load_locks, source):
+            loaded = load_for_attention(source)
+        with self._lock(self._infer_locks, source):
+            return extract_attention(text, loaded, max_tokens=self.limits.max_attention_tokens)
+
+    @staticmethod
+    def check_layer_head(result: Any, layer: int | None, head: int | None) -> tuple[int | None, int | None]:
+        out = []
+        for value, size, what in ((layer, result.num_layers, "layer"), (head, result.num_heads, "head")):
+            if value is not None and not -size <= value < size:
+                raise ApiError(422, f"{what} {value} does not exist: {result.model_name} has {size} {what}s "
+                                    f"(0..{size - 1}, or negative to count from the end)")
+            out.append(None if value is None else value % size)
+        return out[0], out[1]
+
+    def attention(self, text: str, model: str | None = None, run: str | None = None, layer: int | None = None,
+                  head: int | None = None) -> dict[str, Any]:
+        """Tokens, attention weights (all, one layer, one head or one head in every layer) and rollout."""
+        from attnlab.explain import rollout
+
+        result = self.extract(text, model, run)
+        layer, head = self.check_layer_head(result, layer, head)
+        att = result.attentions  # (L, H, T, T)
+        if layer is not None and head is not None:
+            att, dims = att[layer, head], ["query", "key"]
+        elif layer is not None:
+            att, dims = att[layer], ["head", "query", "key"]
+        elif head is not None:
+            att, dims = att[:, head], ["layer", "query", "key"]
+        else:
+            dims = ["layer", "head", "query", "key"]
+        roll = rollout(result).to_dict()
+        return {
+            "model": result.model_name, "tokens": result.tokens, "display_tokens": result.display_tokens,
+            "special": result.special_mask, "layers": result.num_layers, "heads": result.num_heads,
+            "layer": layer, "head": head, "is_causal": result.is_causal, "truncated": result.truncated,
+            "notes": result.notes, "dims": dims, "shape": list(att.shape),
+            "attentions": np.round(att.astype(np.float64), 5).tolist(),
+            "rollout": {k: roll[k] for k in ("method", "source_index", "source_token", "scores", "importance",
+                                             "ranked")},
+        }
+
+    # ----------------------------------------------------------------------------------------- chat
+
+    def chat_model(self):
+        from attnlab.chat import chat_model_available, load_chat_model
+        from attnlab.models import MODELS
+
+        if not self.chat_enabled:
+            raise ApiError(503, "chat is disabled on this server (it was started with --no-chat)")
+        if not chat_model_available(self.chat_model_name):
+            src = MODELS.get(self.chat_model_name)
+            raise ApiError(503, f"chat model {self.chat_model_name!r} is not installed"
+                                + (f": {src.install}" if src else ""))
+        with self._lock(self._load_locks, f"chat:{self.chat_model_name}"):
+            model = load_chat_model(self.chat_model_name)
+        self._chat_loaded = True
+        return model
+
+    def chat_status(self) -> dict[str, Any]:
+        from attnlab.chat import chat_model_available
+
+        available = self.chat_enabled and chat_model_available(self.chat_model_name)
+        return {"model": self.chat_model_name, "enabled": self.chat_enabled, "available": available,
+                "loaded": self._chat_loaded}
+
+    # --------------------------------------------------------------------------------------- models
+
+    def models_info(self) -> dict[str, Any]:
+        runs = []
+        for i, (name, run) in enumerate(self.runs.items()):
+            m = run.metrics
+            runs.append({
+                "name": name, "default": i == 0, "method": run.config.get("method"),
+                "base_model": run.config.get("model"), "labels": run.labels,
+                "metrics": {"validation_accuracy": (m.get("validation") or {}).get("accuracy"),
+                            "test_accuracy": (m.get("test") or {}).get("accuracy"),
+                            "test_macro_f1": (m.get("test") or {}).get("macro_f1")},
+            })
+        return {"runs": runs, "attention_models": self.attention_choices, "chat": self.chat_status()}
+
+    # -------------------------------------------------------------------------------------- compare
+
+    def comparison(self) -> tuple[str, list[Path]]:
+        """(markdown of the latest comparison, its PNG plots), or a message saying there is none."""
+        d = self.compare_dir
+        if d is None or not (d / "comparison.md").is_file():
+            where = f"in {d}" if d is not None else f"in {' or '.join(COMPARE_CANDIDATES)}"
+            return (f"No comparison found {where}. Run `attnlab quickstart` or `attnlab compare -o runs/compare`, "
+                    "or start the server with `--compare-dir DIR`."), []
+        text = (d / "comparison.md").read_text(encoding="utf-8")
+        text = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("!["))  # plots shown below
+        return text, sorted(p.resolve() for p in d.glob("*.png"))
+
+    def close(self) -> None:
+        with self._guard:
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for b in batchers:
+            b.close()
+

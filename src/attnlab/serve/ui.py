@@ -1,0 +1,185 @@
+"""The web UI (Gradio Blocks), mounted inside the API app: Classify, Attention, Compare, Chat.
+
+Every tab calls the same :class:`~attnlab.serve.state.ServeState` as the REST API (the same
+loaded models, batcher and limits). It works offline: analytics are off and the theme uses the
+system's fonts, so the page loads nothing from outside the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr
+
+from attnlab.chat import DEFAULT_SYSTEM, GenerationSettings
+from attnlab.errors import UserError
+from attnlab.serve.errors import ApiError
+from attnlab.serve.state import ServeState
+
+log = logging.getLogger(__name__)
+
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+CHAT_HISTORY = 40  # messages sent to the model; older turns are left out
+EXAMPLE = "the movie was not good at all"
+HEAD_CHOICES = 12  # offered in the head menu; any other number can be typed
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+
+
+def _gr_error(exc: Exception) -> gr.Error:
+    msg = exc.message if isinstance(exc, ApiError) else exc.one_line() if isinstance(exc, UserError) else str(exc)
+    return gr.Error(msg)
+
+
+def _text_of(content: Any) -> str:
+    """A chatbot message's text: gradio 6 hands content over as a list of {"type": "text", ...} parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, list | tuple):
+        return "".join(_text_of(c) for c in content)
+    return ""
+
+
+def _optional_int(value: Any, what: str) -> int | None:
+    if value is None or str(value).strip().lower() in ("", "all"):
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        raise gr.Error(f"{what} must be a number or 'all', got {value!r}") from None
+
+
+def build_ui(state: ServeState) -> gr.Blocks:
+    """The Blocks app over ``state``."""
+    from attnlab.explain import rollout, rollout_html, to_iframe_html
+
+    def classify(text: str, run_name: str) -> tuple[dict[str, float], str]:
+        try:
+            _, rows = state.classify_sync([text or ""], run_name)
+            result = state.extract(text, run=run_name)
+        except (ApiError, UserError) as exc:
+            raise _gr_error(exc) from None
+        return rows[0]["probabilities"], rollout_html(rollout(result))
+
+    def attention(text: str, model: str, layer: Any, head: Any) -> str:
+        try:
+            result = state.extract(text or "", model=model)
+            layer, head = state.check_layer_head(result, _optional_int(layer, "layer"), _optional_int(head, "head"))
+        except (ApiError, UserError) as exc:
+            raise _gr_error(exc) from None
+        return to_iframe_html(result, height=720, layer=layer or 0, heads=None if head is None else [head])
+
+    def comparison() -> tuple[str, list[str]]:
+        text, plots = state.comparison()
+        return text, [str(p) for p in plots]
+
+    def add_user(message: str, history: list[dict]) -> tuple[Any, list[dict]]:
+        if not (message or "").strip():
+            return gr.Textbox(value=message, interactive=False), history
+        # the input is locked while the reply streams, and unlocked when it is done
+        return gr.Textbox(value="", interactive=False), [*history, {"role": "user", "content": message}]
+
+    def respond(history: list[dict], system: str, temperature: float, max_new_tokens: float) -> Iterator[list[dict]]:
+        msgs = [{"role": m["role"], "content": _text_of(m["content"])} for m in history
+                if m.get("role") in ("user", "assistant")][-CHAT_HISTORY:]
+        if not msgs or msgs[-1]["role"] != "user":
+            yield history
+            return
+        while msgs and msgs[0]["role"] != "user":
+            msgs.pop(0)
+        if (system or "").strip():
+            msgs.insert(0, {"role": "system", "content": system})
+        settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
+        try:
+            model = state.chat_model()
+            pieces = model.stream(msgs, settings)
+            history = [*history, {"role": "assistant", "content": ""}]
+            reply = ""
+            for piece in pieces:
+                reply += piece
+                history[-1] = {"role": "assistant", "content": reply}
+                yield history
+        except (ApiError, UserError) as exc:
+            raise _gr_error(exc) from None
+
+    runs = list(state.runs)
+    with gr.Blocks(title="attnlab", analytics_enabled=False) as demo:
+        gr.Markdown("## attnlab\nClassify text with fine-tuned runs, look inside their attention, compare "
+                    "methods, chat with SmolLM2. REST API: [/docs](/docs).")
+        with gr.Tabs():
+            with gr.Tab("Classify", id="classify"):
+                if runs:
+                    with gr.Row():
+                        c_text = gr.Textbox(label="Text", value=EXAMPLE, lines=3, scale=4, elem_id="classify-text")
+                        c_run = gr.Dropdown(runs, value=runs[0], label="Run", scale=1, elem_id="classify-run")
+                    c_btn = gr.Button("Classify", variant="primary", elem_id="classify-btn")
+                    with gr.Row():
+                        c_label = gr.Label(label="Prediction", elem_id="classify-label")
+                        c_roll = gr.HTML(label="Attention rollout", elem_id="classify-rollout")
+                    for ev in (c_btn.click, c_text.submit):
+                        ev(classify, [c_text, c_run], [c_label, c_roll], concurrency_limit=4)
+                else:
+                    gr.Markdown("No runs are served. Start the server with `attnlab serve --run RUN_DIR`.")
+            with gr.Tab("Attention", id="attention"):
+                choices = state.attention_choices
+                with gr.Row():
+                    a_text = gr.Textbox(label="Text", value=EXAMPLE, lines=2, scale=4, elem_id="attention-text")
+                    a_model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
+                                          scale=1, elem_id="attention-model")
+                    a_layer = gr.Number(0, label="Layer", precision=0, scale=1, elem_id="attention-layer")
+                    a_head = gr.Dropdown(["all", *map(str, range(HEAD_CHOICES))], value="all", label="Head",
+                                         allow_custom_value=True, scale=1, elem_id="attention-head")
+                a_btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
+                a_view = gr.HTML(elem_id="attention-view")
+                for ev in (a_btn.click, a_text.submit):
+                    ev(attention, [a_text, a_model, a_layer, a_head], a_view, concurrency_limit=2)
+            with gr.Tab("Compare", id="compare"):
+                k_table = gr.Markdown(elem_id="compare-table")
+                k_plots = gr.Gallery(label="Plots", columns=2, height=420, object_fit="contain", interactive=False,
+                                     elem_id="compare-plots")
+                k_btn = gr.Button("Reload", elem_id="compare-reload")
+                k_btn.click(comparison, None, [k_table, k_plots])
+                demo.load(comparison, None, [k_table, k_plots])
+            with gr.Tab("Chat", id="chat"):
+                if state.chat_enabled:
+                    with gr.Row():
+                        h_system = gr.Textbox(DEFAULT_SYSTEM, label="System prompt", scale=3, elem_id="chat-system")
+                        h_temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)",
+                                           scale=1, elem_id="chat-temperature")
+                        h_max = gr.Slider(8, state.limits.max_new_tokens, value=min(200, state.limits.max_new_tokens),
+                                          step=8, label="Max new tokens", scale=1, elem_id="chat-max-tokens")
+                    h_bot = gr.Chatbot(label=f"Chat ({state.chat_model_name})", height=420, elem_id="chatbot")
+                    with gr.Row():
+                        h_msg = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=5,
+                                           elem_id="chat-input")
+                        h_send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+                        h_clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+                    replies = []
+                    for ev in (h_msg.submit, h_send.click):
+                        reply = ev(add_user, [h_msg, h_bot], [h_msg, h_bot], queue=False).then(
+                            respond, [h_bot, h_system, h_temp, h_max], h_bot)
+                        reply.then(lambda: gr.Textbox(interactive=True), None, h_msg, queue=False)
+                        replies.append(reply)
+                    h_clear.click(lambda: ([], gr.Textbox(value="", interactive=True)), None, [h_bot, h_msg],
+                                  cancels=replies, queue=False)
+                else:
+                    gr.Markdown("Chat is disabled on this server (started with `--no-chat`).")
+    return demo
+
+
+def mount_ui(app: Any, state: ServeState, path: str = "/ui") -> None:
+    """Mount :func:`build_ui` on ``app`` at ``path``."""
+    allowed = [str(state.compare_dir.resolve())] if state.compare_dir is not None else None
+    gr.mount_gradio_app(app, build_ui(state), path=path, theme=theme(), allowed_paths=allowed, footer_links=[],
+                        ssr_mode=False, run_history=False, mcp_server=False, pwa=False, show_error=True)

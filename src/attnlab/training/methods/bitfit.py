@@ -1,0 +1,32 @@
+"""BitFit (Ben Zaken et al., 2022): only the bias terms train, plus the classification head.
+
+Every ``*.bias`` of the encoder (attention projections, feed-forward layers, LayerNorms) and the
+whole head stay trainable; all weight matrices and embeddings are frozen. About 0.1% of a BERT's
+parameters: a baseline between the linear probe (``head``) and LoRA.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from attnlab.errors import UserError
+from attnlab.training.methods.base import Method, is_head_param
+
+
+def is_bias(name: str) -> bool:
+    return name == "bias" or name.endswith(".bias")
+
+
+def prepare(model: nn.Module, cfg) -> nn.Module:
+    biases = 0
+    for name, p in model.named_parameters():
+        bias = is_bias(name)
+        p.requires_grad_(bias or is_head_param(name))
+        biases += bias and not is_head_param(name)
+    if not biases:
+        raise UserError(f"{type(model).__name__} has no bias terms to train", where="--method bitfit",
+                        fix="use --method lora or head for this model (Llama-style models have no biases)")
+    return model
+
+
+METHOD = Method("bitfit", "bias terms only, plus the classifier head (BitFit)", 1e-3, prepare)

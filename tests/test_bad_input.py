@@ -1,0 +1,329 @@
+"""Bad input, systematically: data files, recipes, CLI flags and run directories.
+
+Every case runs the CLI and must end the same way: exit code 2, exactly one line on stderr that
+starts with ``error:`` (what, where, how to fix), no traceback, and nothing written or changed on
+disk. Most cases call ``attnlab.cli.main`` in-process (fast); the ones marked ``subprocess`` run the
+real ``python -m attnlab.cli`` to prove the same holds for a fresh process. A few inputs that look
+odd but are fine (UTF-8 BOM, CRLF, quoted fields, very long texts) must work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from attnlab.cli import main
+
+# -- harness --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    tiny_bert: Path
+    runs: dict[str, Path]
+    sst2: Path
+
+    @property
+    def out(self) -> str:
+        return str(self.tmp / "out")
+
+    def file(self, name: str, content: str | bytes, encoding: str = "utf-8") -> str:
+        p = self.tmp / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return str(p)
+
+    def run(self, method: str = "full") -> Path:
+        """A private copy of a finished tiny run, to break."""
+        dst = self.tmp / f"run-{method}"
+        if not dst.exists():
+            shutil.copytree(self.runs[method], dst)
+        return dst
+
+    def train(self, data: str, *extra: str) -> list[str]:  # tiny settings, in case a case wrongly trains
+        return ["train", "-o", self.out, "--data", data, "--model", str(self.tiny_bert), "--max-steps", "1",
+                "--max-eval-samples", "4", "--no-progress", *extra]
+
+    def recipe(self, yaml_text: str) -> list[str]:
+        tiny = f"data: sst2\ndata_dir: {self.sst2}\nmax_train_samples: 8\nmax_eval_samples: 4\nmax_steps: 1\n"
+        return ["train", "-o", self.out, "--config", self.file("recipe.yaml", tiny + yaml_text), "--model",
+                str(self.tiny_bert), "--no-progress"]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: Callable[[Ctx], list[str]]
+    needle: str  # must appear in the error line (case-insensitive)
+    subprocess: bool = False
+
+
+def rows(n: int = 12, text: str = "film {i} was {w}") -> str:
+    return "".join(f"{text.format(i=i, w='good' if i % 2 else 'bad')},{'pos' if i % 2 else 'neg'}\n" for i in range(n))
+
+
+GOOD = "text,label\n" + rows()
+
+
+def folder(c: Ctx, **splits: str) -> str:
+    for split, text in splits.items():
+        c.file(f"dir/{split}.csv", text)
+    return str(c.tmp / "dir")
+
+
+def _truncate(path: Path, keep: int = 100) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:keep])
+
+
+def truncated_weights(method: str) -> Callable[[Ctx], list[str]]:
+    def argv(c: Ctx) -> list[str]:
+        run = c.run(method)
+        name = "adapter_model.safetensors" if method == "lora" else "model.safetensors"
+        _truncate(run / "model" / name)
+        return ["predict", str(run), "a fine film"]
+
+    return argv
+
+
+def edit_run(method: str, edit: Callable[[Path], None], command: str = "predict") -> Callable[[Ctx], list[str]]:
+    def argv(c: Ctx) -> list[str]:
+        run = c.run(method)
+        edit(run)
+        if command == "predict":
+            return ["predict", str(run), "a fine film"]
+        if command == "evaluate":
+            return ["evaluate", str(run), "--data", c.file("eval.csv", GOOD)]
+        return ["merge", str(run), str(c.tmp / "merged")]
+
+    return argv
+
+
+def _labels(n: int) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        names = [f"class{i}" for i in range(n)]
+        (run / "labels.json").write_text(json.dumps({"labels": names, "label2id": {k: i for i, k in enumerate(names)}}))
+
+    return edit
+
+
+def _only_bin(run: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    st = run / "model" / "model.safetensors"
+    torch.save(load_file(st), run / "model" / "pytorch_model.bin")
+    st.unlink()
+
+
+CASES = [
+    # -- data files ------------------------------------------------------------------------------
+    Case("latin-1", lambda c: c.train(c.file("d.csv", "text,label\ncafé crème,pos\n" + rows(), "latin-1")),
+         "not valid UTF-8", subprocess=True),
+    Case("utf-16-bom", lambda c: c.train(c.file("d.csv", GOOD, "utf-16")), "UTF-16"),
+    Case("binary-garbage", lambda c: c.train(c.file("d.csv", bytes(range(256)) * 40)), "d.csv"),
+    Case("empty-file", lambda c: c.train(c.file("d.csv", "")), "file is empty"),
+    Case("header-only", lambda c: c.train(c.file("d.csv", "text,label\n")), "no rows"),
+    Case("unclosed-quote", lambda c: c.train(c.file("d.csv", 'text,label\n"an unclosed quote,pos\n' + rows())),
+         "could not parse"),
+    Case("extra-field-in-row", lambda c: c.train(c.file("d.csv", "text,label\n" + rows() + "a,b,c\n")),
+         "could not parse"),
+    Case("no-text-column", lambda c: c.train(c.file("d.csv", "words,label\n" + rows())), "no text column"),
+    Case("no-label-column", lambda c: c.train(c.file("d.csv", "text,stars\n" + rows())), "no label column"),
+    Case("missing-label-cells", lambda c: c.train(c.file("d.csv", GOOD + "a film,\n")), "no label"),
+    Case("null-labels-jsonl", lambda c: c.train(c.file("d.jsonl", "".join(
+        json.dumps({"text": f"t{i}", "label": None if i == 3 else i % 2}) + "\n" for i in range(12)))), "no label"),
+    Case("one-class", lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(f"t{i},pos\n" for i in range(12)))),
+         "only one label"),
+    Case("all-texts-empty", lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(
+        f" ,{'pos' if i % 2 else 'neg'}\n" for i in range(12)))), "no non-empty texts"),
+    Case("unknown-suffix", lambda c: c.train(c.file("d.xlsx", GOOD)), "unknown file format"),
+    Case("broken-jsonl", lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": \n')),
+         "could not parse"),
+    Case("json-not-a-table", lambda c: c.train(c.file("d.json", '"just a string"')), "d.json"),
+    Case("garbage-parquet", lambda c: c.train(c.file("d.parquet", b"PAR1 not really parquet")), "parquet"),
+    Case("folder-without-train", lambda c: c.train(folder(c, validation=GOOD)),
+         "no train file"),
+    Case("split-with-unseen-label", lambda c: c.train(folder(c, train=GOOD, test=GOOD + "meh,neutral\n")),
+         "unknown labels"),
+    Case("text-column-flag-missing", lambda c: c.train(c.file("d.csv", GOOD), "--text-column", "review"),
+         "column 'review' not found"),
+    Case("missing-data-file", lambda c: c.train(str(c.tmp / "nope.csv")), "no data set or file named"),
+    # -- recipes (--config) ---------------------------------------------------------------------
+    Case("recipe-unknown-key", lambda c: c.recipe("epochs: 1\nlearning_rat: 0.1\n"), "unknown setting"),
+    Case("recipe-wrong-type-int", lambda c: c.recipe("batch_size: big\n"), "batch_size", subprocess=True),
+    Case("recipe-wrong-type-float", lambda c: c.recipe("epochs: three\n"), "epochs"),
+    Case("recipe-eval-steps-string", lambda c: c.recipe("eval_every_steps: often\n"), "eval_every_steps"),
+    Case("recipe-samples-string", lambda c: c.recipe("max_train_samples: lots\n"), "max_train_samples"),
+    Case("recipe-patience-float", lambda c: c.recipe("early_stopping_patience: 1.5\n"), "early_stopping_patience"),
+    Case("recipe-negative-lr", lambda c: c.recipe("learning_rate: -0.001\n"), "learning_rate"),
+    Case("recipe-huge-max-length", lambda c: c.recipe("max_length: 100000\n"), "max_length"),
+    Case("recipe-negative-seed", lambda c: c.recipe("seed: -1\n"), "seed"),
+    Case("recipe-unknown-scheduler", lambda c: c.recipe("lr_scheduler: zigzag\n"), "lr_scheduler"),
+    Case("recipe-data-not-a-string", lambda c: c.recipe("data: 42\n"), "data"),
+    Case("recipe-lora-targets-int", lambda c: c.recipe("lora_targets: 5\n"), "lora_targets"),
+    Case("recipe-unknown-method", lambda c: c.recipe("method: prefix\n"), "unknown method"),
+    Case("recipe-bad-yaml", lambda c: c.recipe("epochs: [1,\n"), "not valid YAML"),
+    Case("recipe-not-a-mapping", lambda c: ["train", "-o", c.out, "--config", c.file("r.yaml", "- epochs\n- 1\n")],
+         "must be a mapping"),
+    Case("recipe-missing", lambda c: ["train", "-o", c.out, "--config", str(c.tmp / "nope.yaml")],
+         "recipe file not found"),
+    # -- CLI flags ------------------------------------------------------------------------------
+    Case("flag-not-a-number", lambda c: ["train", "-o", c.out, "--epochs", "abc"], "not a number", subprocess=True),
+    Case("flag-zero-batch", lambda c: ["train", "-o", c.out, "--batch-size", "0"], "not positive"),
+    Case("flag-int-expected", lambda c: ["train", "-o", c.out, "--max-steps", "1.5"], "--max-steps"),
+    Case("flag-nan-lr", lambda c: ["train", "-o", c.out, "--lr", "nan"], "learning_rate"),
+    Case("flag-negative-epochs", lambda c: c.train("sst2", "--data-dir", str(c.sst2), "--epochs", "-1"), "epochs"),
+    Case("flag-bad-fraction", lambda c: c.train(c.file("d.csv", GOOD), "--val-fraction", "0.9"), "--val-fraction"),
+    Case("flag-unknown-method", lambda c: ["train", "-o", c.out, "--method", "prefix"], "unknown method"),
+    Case("flag-unknown-model", lambda c: ["train", "-o", c.out, "--model", "no/such/model/id"], "unknown model"),
+    Case("flag-missing-model-folder", lambda c: ["train", "-o", c.out, "--model", str(c.tmp / "nope")],
+         "model folder not found"),
+    Case("flag-unknown-data", lambda c: ["train", "-o", c.out, "--data", "imdb-please"], "no data set or file named"),
+    Case("flag-missing-required", lambda c: ["train", "--epochs", "1"], "--output-dir"),
+    Case("flag-unknown-flag", lambda c: ["predict", str(c.tmp), "x", "--bogus"], "--bogus"),
+    Case("flag-unknown-command", lambda c: ["frobnicate"], "frobnicate"),
+    Case("flag-bad-choice", lambda c: ["evaluate", str(c.tmp), "--split", "dev"], "--split"),
+    Case("sst2-folder-without-train", lambda c: c.train("sst2", "--data-dir", str(c.tmp)), "no train.tsv"),
+    # -- run directories ------------------------------------------------------------------------
+    Case("run-missing", lambda c: ["predict", str(c.tmp / "no-run"), "hi"], "run directory not found"),
+    Case("run-without-metrics", edit_run("full", lambda r: (r / "metrics.json").unlink()), "not a finished",
+         subprocess=True),
+    Case("run-without-model", edit_run("full", lambda r: shutil.rmtree(r / "model")), "not a finished"),
+    Case("run-metrics-invalid-json", edit_run("full", lambda r: (r / "metrics.json").write_text("{oops")),
+         "corrupted"),
+    Case("run-labels-invalid-json", edit_run("lora", lambda r: (r / "labels.json").write_text("[1, 2")), "corrupted"),
+    Case("run-labels-not-a-list", edit_run("full", lambda r: (r / "labels.json").write_text('{"labels": "ab"}')),
+         "malformed"),
+    Case("run-config-invalid-yaml", edit_run("full", lambda r: (r / "config.yaml").write_text("a: [1,\n")),
+         "corrupted"),
+    Case("run-truncated-safetensors", truncated_weights("full"), "could not load", subprocess=True),
+    Case("run-truncated-adapter", truncated_weights("lora"), "could not load"),
+    Case("run-missing-weights", edit_run("full", lambda r: (r / "model" / "model.safetensors").unlink()),
+         "safetensors"),
+    Case("run-missing-model-config", edit_run("full", lambda r: (r / "model" / "config.json").unlink()),
+         "could not load"),
+    Case("run-labels-mismatch-full", edit_run("full", _labels(3)), "3"),
+    Case("run-labels-mismatch-lora", edit_run("lora", _labels(3)), "do not fit the 3 labels"),
+    Case("run-only-pytorch-bin", edit_run("full", _only_bin), "safetensors"),
+    Case("run-labels-mismatch-evaluate", edit_run("full", _labels(3), "evaluate"), "3"),
+    Case("run-truncated-merge", edit_run("lora", lambda r: _truncate(r / "model" / "adapter_model.safetensors"),
+                                         "merge"), "could not load"),
+    Case("predict-input-missing", lambda c: ["predict", str(c.run()), "--input", str(c.tmp / "nope.txt")],
+         "input file not found"),
+    Case("predict-input-latin-1", lambda c: ["predict", str(c.run()), "--input", c.file("in.txt", "café\n", "latin-1")],
+         "not UTF-8"),
+    Case("predict-blank-text", lambda c: ["predict", str(c.run()), "   "], "empty"),
+    Case("evaluate-unseen-labels", lambda c: ["evaluate", str(c.run()), "--data", c.file(
+        "e.csv", "text,label\ngood,positive\nmeh,neutral\n")], "never saw"),
+    Case("merge-into-nonempty", lambda c: ["merge", str(c.run("lora")), str(Path(c.file("busy/x.txt", "x")).parent)],
+         "not empty"),
+]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` with a digest of its bytes."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+    return out
+
+
+def run_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_subprocess(argv: list[str]) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "attnlab.cli", *argv], capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def ctx(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir) -> Ctx:
+    return Ctx(tmp_path / "work", tiny_bert, tiny_bert_runs, sst2_dir)
+
+
+def test_enough_cases():
+    assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
+    assert sum(c.subprocess for c in CASES) >= 4
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, ctx: Ctx, capsys):
+    ctx.tmp.mkdir(parents=True, exist_ok=True)
+    argv = case.argv(ctx)
+    before = snapshot(ctx.tmp)
+    code, _out, err = run_subprocess(argv) if case.subprocess else run_in_process(argv, capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert code == 2, (code, err)
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    if case.subprocess:  # a fresh process: nothing but the one line (no progress bars, no logs)
+        assert len(lines) == 1, err
+    assert case.needle.lower() in errors[0].lower(), errors[0]
+    assert snapshot(ctx.tmp) == before, "a failed command changed files"
+    assert not (ctx.tmp / "out").exists()
+
+
+# -- odd but valid input must work ------------------------------------------------------------------
+
+
+def _load(path: Path, **kw):
+    from attnlab.data import load_data
+
+    return load_data(str(path), **kw)
+
+
+def test_utf8_bom_crlf_and_quotes_work(tmp_path):
+    body = 'text,label\r\n"a ""quoted"", comma, film",pos\r\n' + rows().replace("\n", "\r\n")
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    ds = _load(p)
+    texts = [t for s in ds.splits.values() for t in s["text"]]
+    assert len(texts) == 13 and ds.labels == ["neg", "pos"]
+    assert 'a "quoted", comma, film' in texts
+    assert not any("\r" in t or "\ufeff" in t for t in texts)
+
+
+def test_extra_columns_are_ignored(tmp_path):
+    p = tmp_path / "extra.csv"
+    p.write_text("id,text,label,notes\n" + "".join(f"{i},film {i},{'pos' if i % 2 else 'neg'},x\n" for i in range(12)))
+    assert _load(p).labels == ["neg", "pos"]
+
+
+def test_very_long_texts_work_and_are_truncated(tmp_path, tiny_bert):
+    from transformers import AutoTokenizer
+
+    from attnlab.inference import Predictor
+    from attnlab.training.train import tokenize
+
+    long = "an endlessly winding but lovely film " * 300  # ~11k characters
+    assert len(long) > 10_000
+    p = tmp_path / "long.csv"
+    p.write_text("text,label\n" + "".join(f"{long} {i},{'pos' if i % 2 else 'neg'}\n" for i in range(12)))
+    ds = _load(p)
+    assert all(len(t) > 10_000 for t in ds.splits["train"]["text"])
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    enc = tokenize(ds, tok, 64)
+    assert max(enc["train"]["length"]) == 64
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert)
+    probs = Predictor(model, tok, ["neg", "pos"], max_length=64, batch_size=2).predict_proba([long, "short", long])
+    assert probs.shape == (3, 2)

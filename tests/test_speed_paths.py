@@ -1,0 +1,210 @@
+"""The speed options: int8 and single-sentence prediction paths, thread defaults, the training
+speed flags, and the benchmark scripts' arithmetic. No timing assertions: those live in
+benchmarks/ (train_speed.py, infer_speed.py) and docs/speed.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attnlab.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+TEXTS = ["a moving and funny film", "a dull, lifeless mess", "it is fine", "the best thing I have seen this year",
+         "boring", "an uneven but often charming comedy about growing up in a small town"]
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# -- prediction paths ----------------------------------------------------------------------------
+
+def test_int8_predictor_quantizes_the_encoder_and_agrees_with_fp32(tiny_runs):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+    from attnlab.inference import Predictor
+
+    fp32 = Predictor.from_run(tiny_runs["lora"])
+    int8 = Predictor.from_run(tiny_runs["lora"], quantize="int8")
+    kinds = {name: type(m) for name, m in int8.model.named_modules()}
+    assert any(k is DynamicInt8Linear for k in kinds.values())
+    assert kinds["classifier"] is torch.nn.Linear  # the head stays fp32
+    assert not any(isinstance(m, DynamicInt8Linear) for m in fp32.model.modules())  # the source is untouched
+    p32, p8 = fp32.predict_proba(TEXTS), int8.predict_proba(TEXTS)
+    assert p8.shape == p32.shape and np.allclose(p8.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(p8, p32, atol=0.03)
+    sure = np.abs(p32[:, 1] - 0.5) > 0.03  # where fp32 is not on the fence, int8 gives the same label
+    assert (p8.argmax(1) == p32.argmax(1))[sure].all()
+    assert [r["label"] for r in int8.predict(TEXTS)] == [int8.labels[k] for k in p8.argmax(1)]
+
+
+def test_one_text_takes_the_unbatched_path_and_matches_the_batch(tiny_runs):
+    from attnlab.inference import Predictor
+
+    pr = Predictor.from_run(tiny_runs["full"], batch_size=2)
+    batch = pr.predict_proba(TEXTS)
+    for i, text in enumerate(TEXTS):
+        one = pr.predict_proba([text])
+        assert one.shape == (1, 2)
+        np.testing.assert_allclose(one[0], batch[i], atol=1e-5)
+    assert pr.predict("a moving and funny film")[0]["label"] in pr.labels  # a bare string is one text
+
+
+def test_batches_are_padded_per_batch_and_keep_the_input_order(tiny_runs):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attnlab.inference import Predictor
+
+    model_dir = tiny_runs["full"] / "model"
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        ref = torch.softmax(model(**tok(TEXTS, padding=True, return_tensors="pt")).logits, -1).numpy()
+    seen: list[tuple[int, ...]] = []
+    model.register_forward_pre_hook(lambda m, args, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
+    pr = Predictor(model, tok, ["negative", "positive"], batch_size=4)
+    np.testing.assert_allclose(pr.predict_proba(TEXTS), ref, atol=1e-5)
+    lengths = sorted((len(tok(t)["input_ids"]) for t in TEXTS), reverse=True)
+    assert seen == [(4, lengths[0]), (2, lengths[4])]  # longest first, each padded to its own longest
+
+
+def test_quantize_option_is_checked(tiny_runs):
+    from attnlab.inference import Predictor
+
+    with pytest.raises(UserError, match="quantize"):
+        Predictor.from_run(tiny_runs["head"], quantize="int4")
+    with pytest.raises(UserError, match="CPU only"):
+        Predictor.from_run(tiny_runs["head"], quantize="int8", device="meta")
+
+
+def test_predict_cli_takes_quantize(tiny_runs, capsys):
+    from attnlab.cli import main
+
+    assert main(["predict", str(tiny_runs["head"]), "--quantize", "int8", "a great film", "awful"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and all(r["label"] in ("negative", "positive") for r in rows)
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+def test_thread_defaults_share_the_cores_among_local_processes(monkeypatch):
+    from attnlab import runtime
+
+    cores = runtime.physical_cores()
+    assert cores >= 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert runtime.default_num_threads() == max(1, cores // 2)
+    before = torch.get_num_threads()
+    try:
+        assert runtime.set_num_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # torchrun's own default: replaced by the fair share
+        assert runtime.set_num_threads(None) == max(1, cores // 2)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one process: torch's setting is kept
+        torch.set_num_threads(1)
+        assert runtime.set_num_threads(None) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- training flags --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [{"optim": "sgd-but-fast"}, {"pad_to_multiple_of": 0}, {"pad_to_multiple_of": 2.5},
+                                 {"torch_compile": "yes"}])
+def test_speed_settings_are_validated(bad):
+    from attnlab.training import TrainConfig
+
+    with pytest.raises(UserError):
+        TrainConfig.from_sources(None, **bad)
+
+
+def test_speed_settings_reach_the_trainer(sst2_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    from attnlab.training import TrainConfig
+    from attnlab.training.train import train
+
+    seen = {}
+
+    class Spy(TrainerCallback):  # records the arguments and the batch shapes
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            seen["optim"], seen["compile"] = getattr(args.optim, "value", args.optim), args.torch_compile
+            model.register_forward_pre_hook(
+                lambda m, a, k: seen.setdefault("widths", []).append(k["input_ids"].shape[1]) if m.training else None,
+                with_kwargs=True)
+
+    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=str(sst2_dir), method="lora", max_train_samples=16,
+                                   max_eval_samples=8, max_steps=2, batch_size=8, optim="adamw_torch",
+                                   pad_to_multiple_of=8, num_threads=1, output_dir=str(tmp_path / "run"))
+    before = torch.get_num_threads()
+    try:
+        run = train(cfg, progress=False, callbacks=[Spy()])
+    finally:
+        torch.set_num_threads(before)
+    assert seen["optim"] == "adamw_torch" and seen["compile"] is False
+    assert seen["widths"] and all(w % 8 == 0 for w in seen["widths"])
+    assert run.config["optim"] == "adamw_torch" and run.config["pad_to_multiple_of"] == 8
+
+
+def test_train_cli_flags_for_speed():
+    import argparse
+
+    from attnlab.cli import add_train_args, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_train_args(p)
+    cfg = config_from_args(p.parse_args(["--torch-compile", "--optim", "adamw_torch", "--pad-to-multiple-of", "8"]))
+    assert (cfg.torch_compile, cfg.optim, cfg.pad_to_multiple_of) == (True, "adamw_torch", 8)
+    cfg = config_from_args(p.parse_args([]))
+    assert (cfg.torch_compile, cfg.optim, cfg.pad_to_multiple_of) == (False, None, None)
+
+
+# -- the benchmark scripts' arithmetic ------------------------------------------------------------
+
+def test_train_speed_counts_flops_and_time_to_accuracy():
+    ts = _bench("train_speed")
+    evals = [{"accuracy": 0.6, "train_seconds": 1.0}, {"accuracy": 0.81, "train_seconds": 2.0},
+             {"accuracy": 0.79, "train_seconds": 3.0}]
+    assert ts.time_to(evals, 0.8) == 2.0 and ts.time_to(evals, 0.9) is None
+    # one batch of 2 x 4 tokens: 6 N per padded token plus attention 12 L B T^2 d
+    assert ts.step_flops([(5, 8, 2, 4)], 6.0 * 100, layers=2, hidden=3) == 6 * 100 * 8 + 12 * 2 * 2 * 16 * 3
+    shape = {"non_embedding_params": 1000, "head_params": 10, "layers": 2, "hidden": 3}
+    assert ts.dense_flops_per_token("full", shape, None) == 6000
+    assert ts.dense_flops_per_token("lora", shape, 50) == 4 * 990 + 6 * 50
+    emb = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))
+    assert ts.non_embedding_params(emb) == 4 * 2 + 2
+
+
+def test_gemm_peak_measures_a_rate():
+    ts = _bench("train_speed")
+    out = ts.gemm_peak("fp32", seconds=0.05)
+    assert out["flops_per_second"] > 0 and out["n"] >= 256
+
+
+def test_infer_speed_helpers():
+    inf = _bench("infer_speed")
+    med, secs, result = inf.timed(lambda: 7, repeats=3)
+    assert result == 7 and len(secs) == 3 and med >= 0
+    assert inf.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
+
+
+def test_speed_docs_snippets_are_up_to_date():
+    """docs/speed.md's tables come from the benchmark JSON through docs/gen/speed.py."""
+    gen_dir = REPO / "docs" / "gen"
+    spec = importlib.util.spec_from_file_location("docs_gen_speed", gen_dir / "speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    stale = [str(path.relative_to(REPO)) for path, text in mod.render().items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    assert not stale, f"out of date: {stale}; run: python docs/gen/speed.py"
+    page = (REPO / "docs" / "speed.md").read_text(encoding="utf-8")
+    for path in mod.render():
+        assert f'--8<-- "gen/{path.name}"' in page
