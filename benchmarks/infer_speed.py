@@ -55,17 +55,6 @@ def quick_run(a: argparse.Namespace) -> Path:
     return train(cfg, overwrite=True, progress=False).path
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
-    """(median seconds, all seconds, last result) of ``repeats`` calls after one warm-up call."""
-    result = fn()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), seconds, result
-
-
 def percentile_ms(seconds: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(seconds) * 1000, q))
 
@@ -78,7 +67,7 @@ def main() -> int:
     p.add_argument("--train-rows", type=int, default=4000, help="rows for the quick run")
     p.add_argument("--retrain", action="store_true", help="retrain the quick run even if it exists")
     p.add_argument("--max-sentences", type=int, default=None, help="use the first N validation sentences")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes per configuration (median reported)")
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds over all settings (median reported)")
     p.add_argument("--latency-sentences", type=int, default=300, help="sentences timed one at a time")
     p.add_argument("--batch-size", type=int, default=64)
     a = p.parse_args()
@@ -105,29 +94,21 @@ def main() -> int:
     merged_dir = merge_run(run.path, Path(a.runs_dir) / "merged", overwrite=True)
     labels = run.labels
 
-    # -- the baseline: the tutorial pipeline, fp32 ----------------------------------------------
-    rows: list[dict[str, Any]] = []
-
-    def add(name: str, seconds: list[float], median: float, preds: np.ndarray, **settings: Any) -> dict[str, Any]:
-        row = {"name": name, "sentences_per_second": len(texts) / median, "seconds": seconds,
-               "predictions": preds, "accuracy": float((preds == gold).mean()), **settings}
-        rows.append(row)
-        print(f"  {name}: {row['sentences_per_second']:.1f} sentences/s", flush=True)
-        return row
+    # Every setting is built first, then timed in interleaved rounds (order reversed every other
+    # round), so a change in machine load affects all settings alike.
+    entries: list[dict[str, Any]] = []  # name, fn -> class ids, settings
 
     def pipe_preds(out: list[dict[str, Any]]) -> np.ndarray:
         return np.asarray([labels.index(o["label"]) for o in out])
 
     print(f"{len(texts)} sentences, {threads} threads, run {run.path}", flush=True)
     pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
-    med, secs, out = timed(lambda: pipe(texts), max(1, a.repeats - 1))
-    base = add("pipeline fp32 (default batch size 1)", secs, med, pipe_preds(out), kind="pipeline", batch_size=1)
-    med, secs, out = timed(lambda: pipe(texts, batch_size=a.batch_size), a.repeats)
-    add(f"pipeline fp32, batch_size={a.batch_size}", secs, med, pipe_preds(out), kind="pipeline",
-        batch_size=a.batch_size)
-    del pipe
+    entries.append({"name": "pipeline fp32 (default batch size 1)", "fn": lambda: pipe_preds(pipe(texts)),
+                    "settings": {"kind": "pipeline", "batch_size": 1}})
+    entries.append({"name": f"pipeline fp32, batch_size={a.batch_size}",
+                    "fn": lambda: pipe_preds(pipe(texts, batch_size=a.batch_size)),
+                    "settings": {"kind": "pipeline", "batch_size": a.batch_size}})
 
-    # -- attnlab's Predictor ---------------------------------------------------------------------
     def predictor(quantize: str | None = None, attn: str | None = None, **kw: Any) -> Predictor:
         model, tok = load_run_model(run, merge=True, attn_implementation=attn)
         return Predictor(model, tok, labels, max_length=int(run.config.get("max_length", 128)), run=run,
@@ -145,6 +126,17 @@ def main() -> int:
                 probs[idx] = torch.softmax(pr.model(**enc).logits.float(), -1).numpy()
         return probs
 
+    def with_threads(n: int | None, fn: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+        def run_it() -> np.ndarray:
+            if not n:
+                return fn()
+            torch.set_num_threads(n)
+            try:
+                return fn()
+            finally:
+                torch.set_num_threads(threads)
+        return run_it
+
     # (name, Predictor settings, benchmark-only settings); "candidate": a setting Predictor users can pick
     configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         ("attnlab fp32", {}, {"candidate": True}),
@@ -152,7 +144,7 @@ def main() -> int:
         ("attnlab fp32, eager attention", {"attn": "eager"}, {}),
         ("attnlab fp32, batch 32", {"batch_size": 32}, {"candidate": True}),
         ("attnlab fp32, batch 128", {"batch_size": 128}, {"candidate": True}),
-        ("attnlab fp32, 1 thread", {"num_threads": 1}, {}),
+        ("attnlab fp32, 1 thread", {}, {"threads": 1}),
         ("attnlab int8", {"quantize": "int8"}, {"candidate": True}),
         ("attnlab int8, head quantized too", {"quantize": "int8"}, {"quantize_head": True}),
         ("attnlab int8, batch 128", {"quantize": "int8", "batch_size": 128}, {"candidate": True}),
@@ -167,15 +159,31 @@ def main() -> int:
 
             model, _ = load_run_model(run, merge=True)
             pr.model = quantize_int8(model, skip_head=False)
-        fn = (lambda pr=pr: per_batch_tokenizing(pr)) if extra.get("per_batch") else (
-            lambda pr=pr: pr.predict_proba(texts))
-        med, secs, probs = timed(fn, a.repeats)
-        add(name, secs, med, probs.argmax(-1), kind="predictor", candidate=bool(extra.get("candidate")),
-            batch_size=kw["batch_size"], quantize=kw.get("quantize"),
-            attention=kw.get("attn") or pr.model.config._attn_implementation,
-            threads=kw.get("num_threads") or threads, tokenizer_calls="per batch" if extra.get("per_batch") else "one")
-        del pr
-        runtime.set_num_threads(None)
+        fn = (lambda pr=pr: per_batch_tokenizing(pr).argmax(-1)) if extra.get("per_batch") else (
+            lambda pr=pr: pr.predict_proba(texts).argmax(-1))
+        entries.append({"name": name, "fn": with_threads(extra.get("threads"), fn), "settings": {
+            "kind": "predictor", "candidate": bool(extra.get("candidate")), "batch_size": kw["batch_size"],
+            "quantize": kw.get("quantize"), "attention": kw.get("attn") or pr.model.config._attn_implementation,
+            "threads": extra.get("threads") or threads,
+            "tokenizer_calls": "per batch" if extra.get("per_batch") else "one"}})
+
+    for e in entries:  # warm-up pass: also the predictions
+        e["predictions"] = e["fn"]()
+        e["seconds"] = []
+    for r in range(a.repeats):
+        for e in entries if r % 2 == 0 else entries[::-1]:
+            start = time.perf_counter()
+            e["fn"]()
+            e["seconds"].append(time.perf_counter() - start)
+        print(f"  round {r + 1}/{a.repeats} done", flush=True)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        med = statistics.median(e["seconds"])
+        rows.append({"name": e["name"], "sentences_per_second": len(texts) / med, "seconds": e["seconds"],
+                     "predictions": e["predictions"], "accuracy": float((e["predictions"] == gold).mean()),
+                     **e["settings"]})
+    base = rows[0]
+    del entries, pipe
 
     fp32 = next(r for r in rows if r["name"] == "attnlab fp32")
     for r in rows:
@@ -188,24 +196,23 @@ def main() -> int:
     ok = [r for r in rows if r.get("candidate") and r["agreement_vs_pipeline"] >= MIN_AGREEMENT]
     best = max(ok, key=lambda r: r["sentences_per_second"])
 
-    def latency(fn: Callable[[str], Any]) -> list[float]:
-        sample = texts[:a.latency_sentences]
-        for t in sample[:20]:  # warm-up
-            fn(t)
-        out = []
-        for t in sample:
-            start = time.perf_counter()
-            fn(t)
-            out.append(time.perf_counter() - start)
-        return out
-
-    lat = {}
+    # one sentence at a time, the settings interleaved per sentence
+    fns: dict[str, Callable[[str], Any]] = {}
     for name in dict.fromkeys(["attnlab fp32", "attnlab int8", best["name"]]):
         pr = predictor(**settings_of[name])
-        lat[name] = latency(lambda t, pr=pr: pr.predict_proba([t]))
-        del pr
+        fns[name] = lambda t, pr=pr: pr.predict_proba([t])
     pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
-    lat["pipeline fp32"] = latency(lambda t: pipe(t))
+    fns["pipeline fp32"] = lambda t: pipe(t)
+    sample = texts[:a.latency_sentences]
+    lat: dict[str, list[float]] = {name: [] for name in fns}
+    for t in sample[:20]:  # warm-up
+        for fn in fns.values():
+            fn(t)
+    for t in sample:
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn(t)
+            lat[name].append(time.perf_counter() - start)
     latency_rows = [{"name": k, "p50_ms": percentile_ms(v, 50), "p99_ms": percentile_ms(v, 99),
                      "mean_ms": 1000 * statistics.fmean(v)} for k, v in lat.items()]
     print(table(latency_rows, [("name", "one sentence at a time", ""), ("p50_ms", "p50 ms", ".2f"),
@@ -219,7 +226,8 @@ def main() -> int:
     for r in rows:
         r.pop("predictions")
     settings = {"sentences": len(texts), "split": "sst2 validation", "repeats": a.repeats,
-                "statistic": "median of the timed passes, after one warm-up pass",
+                "statistic": "median of the timed passes, after one warm-up pass; the settings are timed in "
+                             "interleaved rounds",
                 "batch_size": a.batch_size, "threads": threads, "latency_sentences": len(texts[:a.latency_sentences]),
                 "run": str(run.path), "model": run.metrics.get("model"), "method": run.metrics.get("method"),
                 "min_agreement": MIN_AGREEMENT, "baseline": base["name"]}

@@ -374,6 +374,30 @@ def ablation_variants(native_bf16: bool, with_compile: bool) -> list[tuple[str, 
     return v
 
 
+def lora_checks(model_ref: str) -> dict[str, Any]:
+    """Facts behind "LoRA does no gradient work for the frozen parts", checked on the real model
+    prepared exactly as ``attnlab train --method lora`` prepares it."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from attnlab.models import load_pretrained, resolve_model
+    from attnlab.training import TrainConfig
+    from attnlab.training.methods import get_method
+
+    cfg = TrainConfig.from_sources(None, model=model_ref, method="lora")
+    model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolve_model(model_ref),
+                            num_labels=2, dtype=torch.float32)
+    model = get_method("lora").prepare(model, cfg).train()
+    ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102]])
+    out = model(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+    dropouts = [type(d) for m in model.modules() if hasattr(m, "lora_dropout") for d in m.lora_dropout.values()]
+    embeddings = [p for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()]
+    return {"embedding_output_requires_grad": bool(out.hidden_states[0].requires_grad),
+            "embedding_params_trainable": sum(p.numel() for p in embeddings if p.requires_grad),
+            "lora_dropout_is_identity": bool(dropouts) and all(d is torch.nn.Identity for d in dropouts),
+            "lora_layers": len(dropouts)}
+
+
 def main_ablation(a: argparse.Namespace) -> int:
     from datasets import DatasetDict
 
@@ -445,6 +469,7 @@ def main_ablation(a: argparse.Namespace) -> int:
                                   "every variant of a method, except where the batching is the variable)",
                      "device": str(runtime.device()), "native_bf16": native},
         "lora_step_speedup_vs_full": lora_vs_full,
+        "lora_checks": lora_checks(a.model),
         "variants": out,
         "raw": rows,
     })

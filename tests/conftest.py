@@ -68,14 +68,17 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
     """Finished full and LoRA runs of ``tiny_bert`` (2 steps on 16 SST-2 rows): to copy and break."""
+    import torch
+
     from attnlab.training import TrainConfig
     from attnlab.training.train import train
 
     root = tmp_path_factory.mktemp("tiny-bert-runs")
-    runs = {}
+    runs, threads = {}, torch.get_num_threads()
     for method in ("full", "lora"):
         cfg = TrainConfig.from_sources(None, data="sst2", data_dir=str(sst2_dir), model=str(tiny_bert),
                                        method=method, output_dir=str(root / method), max_train_samples=16,
-                                       max_eval_samples=8, max_steps=2, batch_size=8, lora_r=2)
+                                       max_eval_samples=8, max_steps=2, batch_size=8, lora_r=2, num_threads=1)
         runs[method] = train(cfg, progress=False).path
+    torch.set_num_threads(threads)  # one thread is faster for a model this small; leave others as they were
     return runs

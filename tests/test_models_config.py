@@ -58,3 +58,8 @@ def test_precision_auto_follows_cpu_flags(monkeypatch):
     assert runtime.resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
     assert runtime.resolve_precision("auto", cpu) == "fp32"
+
+
+def test_a_runs_config_yaml_is_a_valid_recipe(tiny_runs):
+    cfg = TrainConfig.from_sources(tiny_runs["lora"] / "config.yaml")
+    assert cfg.method == "lora" and cfg.max_train_samples == 48

@@ -86,7 +86,7 @@ def assert_unfinished_and_refused(out: Path, train_args: list[str], capsys) -> N
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: not a finished attnlab run") and "--resume" in err[0]
     assert main([*train_args, "-o", str(out)]) == 2  # a new run may not silently clobber it
-    assert "pass --resume to continue it" in capsys.readouterr().err
+    assert "pass --resume to continue it" in capsys.readouterr().err.lower()
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -172,7 +172,7 @@ def test_failed_final_save_leaves_no_model_dir_and_no_metrics(tiny_bert, sst2_di
     """model/ is written into a temp folder and renamed: a crash while saving leaves no model/ and no
     metrics.json (written last), so nothing mistakes the directory for a finished run."""
     import attnlab.training.train as train_mod
-    from attnlab.training import TrainConfig, train
+    from attnlab.training import TrainConfig
 
     real = train_mod._save_model
 
@@ -190,7 +190,7 @@ def test_failed_final_save_leaves_no_model_dir_and_no_metrics(tiny_bert, sst2_di
                                    output_dir=str(out), max_train_samples=8, max_eval_samples=4, max_steps=1,
                                    batch_size=8, num_threads=1)
     with pytest.raises(Crash):
-        train(cfg, progress=False)
+        train_mod.train(cfg, progress=False)
     assert not (out / "model").exists() and not (out / rundir.METRICS).exists()
     assert not rundir.is_finished_run(out)
     (partial,) = out.glob(".model.*")  # the half-written model went to the temp folder

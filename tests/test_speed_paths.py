@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,24 @@ TEXTS = ["a moving and funny film", "a dull, lifeless mess", "it is fine", "the 
          "boring", "an uneven but often charming comedy about growing up in a small town"]
 
 
+def _script(path: Path, name: str):
+    """Load a script that does ``from _common import ...``: benchmarks/ and docs/gen/ each have a
+    ``_common``, so the cached one is set aside while this one loads, and put back after."""
+    saved = sys.modules.pop("_common", None)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.modules.pop("_common", None)
+        if saved is not None:
+            sys.modules["_common"] = saved
+
+
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return _script(REPO / "benchmarks" / f"{name}.py", f"bench_{name}")
 
 
 # -- prediction paths ----------------------------------------------------------------------------
@@ -89,7 +103,7 @@ def test_quantize_option_is_checked(tiny_runs):
 def test_predict_cli_takes_quantize(tiny_runs, capsys):
     from attnlab.cli import main
 
-    assert main(["predict", str(tiny_runs["head"]), "--quantize", "int8", "a great film", "awful"]) == 0
+    assert main(["predict", str(tiny_runs["head"]), "a great film", "awful", "--quantize", "int8"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 2 and all(r["label"] in ("negative", "positive") for r in rows)
 
@@ -191,17 +205,12 @@ def test_gemm_peak_measures_a_rate():
 
 def test_infer_speed_helpers():
     inf = _bench("infer_speed")
-    med, secs, result = inf.timed(lambda: 7, repeats=3)
-    assert result == 7 and len(secs) == 3 and med >= 0
     assert inf.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
 
 
 def test_speed_docs_snippets_are_up_to_date():
     """docs/speed.md's tables come from the benchmark JSON through docs/gen/speed.py."""
-    gen_dir = REPO / "docs" / "gen"
-    spec = importlib.util.spec_from_file_location("docs_gen_speed", gen_dir / "speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script(REPO / "docs" / "gen" / "speed.py", "docs_gen_speed")
     stale = [str(path.relative_to(REPO)) for path, text in mod.render().items()
              if not path.is_file() or path.read_text(encoding="utf-8") != text]
     assert not stale, f"out of date: {stale}; run: python docs/gen/speed.py"

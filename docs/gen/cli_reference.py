@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DOCS, GEN, REPO, banner, md_table, run_main
+from _docgen import DOCS, GEN, REPO, banner, md_table, run_main
 
 SCRIPT = "docs/gen/cli_reference.py"
 CLI_MD = DOCS / "reference" / "cli.md"

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GEN, IMG, banner, md_table, run_main, save_figure
+from _docgen import GEN, IMG, banner, md_table, run_main, save_figure
 
 SCRIPT = "docs/gen/concepts.py"
 EXAMPLE_MD = GEN / "attention_example.md"

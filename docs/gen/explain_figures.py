@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GEN, IMG, MAX_PNG_BYTES, banner, md_table, rel, run_main, save_figure
+from _docgen import GEN, IMG, MAX_PNG_BYTES, banner, md_table, rel, run_main, save_figure
 
 SCRIPT = "docs/gen/explain_figures.py"
 TEXT = "the movie was not good at all"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GEN, banner, md_table, run_main
+from _docgen import GEN, banner, md_table, run_main
 
 SCRIPT = "docs/gen/prompting.py"
 OUT_MD = GEN / "prompting.md"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import GEN, REPO, banner, md_table, run_main
+from _docgen import GEN, REPO, banner, md_table, run_main
 
 SCRIPT = "docs/gen/speed.py"
 RESULTS = REPO / "benchmarks" / "results"
@@ -63,8 +63,8 @@ def render_train(res: dict[str, Any] | None) -> str:
     tta, lora = res.get("time_to_accuracy_speedup_vs_tutorial"), res["lora_epoch_speedup"]
     lines = [
         _machine(res),
-        f"{s['train_rows']:,} SST-2 training rows, {s['epochs']:g} epochs, all {s['validation_rows']} validation "
-        f"sentences, evaluated every {s['eval_every_samples']} training samples; {s['threads']} threads. "
+        f"SST-2, {s['train_rows']:,} training rows, {s['validation_rows']} validation sentences; epochs: "
+        f"{s['epochs']:g}; evaluated every {s['eval_every_samples']} training samples; threads: {s['threads']}. "
         "Target accuracy: the tutorial's final validation accuracy minus 0.5 point = "
         f"**{res['target_accuracy']:.4f}**. "
         "Times are training only (the clock stops for evaluation and checkpoints).\n",
@@ -76,8 +76,8 @@ def render_train(res: dict[str, Any] | None) -> str:
            if res.get("full_time_to_accuracy_speedup_vs_tutorial") else ""),
         f"- **LoRA vs full:** LoRA's epoch is **{lora:.2f}x** as fast as full fine-tuning's at the same batches; "
         f"validation accuracy differs by {100 * res['lora_accuracy_delta_vs_full']:+.1f} points.",
-        f"- **GEMM peaks measured in the same run:** fp32 {peaks['fp32']['flops_per_second'] / 1e9:.1f} GFLOP/s, "
-        f"bf16 {peaks['bf16']['flops_per_second'] / 1e9:.1f} GFLOP/s. attnlab full reaches "
+        f"- **GEMM peaks measured in the same run:** fp32 {peaks['fp32']['flops_per_second'] / 1e9:.3g} GFLOP/s, "
+        f"bf16 {peaks['bf16']['flops_per_second'] / 1e9:.3g} GFLOP/s. attnlab full reaches "
         f"{res['mfu_fp32']:.0%} of the fp32 peak"
         + (f" ({res['mfu_bf16']:.0f}x the bf16 peak: bf16 is emulated on this CPU)." if res["mfu_bf16"] > 1
            else f" and {res['mfu_bf16']:.0%} of the bf16 peak."),
@@ -96,12 +96,19 @@ def render_ablation(res: dict[str, Any] | None) -> str:
             for r in res["variants"]]
     lines = [
         _machine(res),
-        f"{s['steps']} training steps per variant on {s['train_rows']:,} SST-2 rows, {s['threads']} threads; "
+        f"{s['steps']} training steps per variant on {s['train_rows']:,} SST-2 rows; threads: {s['threads']}; "
         f"{s['statistic']}. *Default is faster by* = the variant's seconds per step / the default's: the gain of "
         "the default's choice (below 1: the variant is faster).\n",
         md_table(["variant", "measures the choice of", "s / step", "default is faster by",
                   "first steps (s)", "tokens/s"], rows, "llrrrr"),
     ]
+    checks = res.get("lora_checks")
+    if checks:
+        lines.append(f"Checked on the LoRA model as attnlab prepares it: the embedding output "
+                     f"{'requires' if checks['embedding_output_requires_grad'] else 'does not require'} a gradient; "
+                     f"{checks['embedding_params_trainable']:,} embedding parameters train; the dropout of its "
+                     f"{checks['lora_layers']} adapted layers is "
+                     f"{'an identity' if checks['lora_dropout_is_identity'] else 'a real dropout'}.\n")
     if res.get("lora_step_speedup_vs_full"):
         lines.append(f"LoRA's step is **{res['lora_step_speedup_vs_full']:.2f}x** as fast as full fine-tuning's "
                      "on the same batches.\n")
@@ -118,7 +125,7 @@ def render_infer(res: dict[str, Any] | None) -> str:
     lines = [
         _machine(res),
         f"{s['sentences']} SST-2 validation sentences, model {s.get('model')} ({s.get('method')} run, merged), "
-        f"{s['threads']} threads; {s['statistic']}.\n",
+        f"threads: {s['threads']}; {s['statistic']}.\n",
         md_table(["setting", "sentences/s", "vs pipeline", "same prediction as pipeline", "accuracy"], rows, "lrrrr"),
         f"One sentence at a time ({s['latency_sentences']} sentences):\n",
         md_table(["setting", "p50 ms", "p99 ms"], lat, "lrr"),

@@ -187,6 +187,9 @@ def _type_error(value: Any, annotation: str) -> str | None:
     return " or ".join(names.get(k, "a list of names" if k.startswith("list[") else k) for k in kinds if k != "None")
 
 
+RECORDED_NOT_SETTINGS = frozenset({"model_path", "quantization"})
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a recipe YAML: a flat mapping of TrainConfig fields."""
     p = Path(path)
@@ -203,4 +206,5 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UserError("recipe must be a mapping of setting: value", where=str(p), fix="see recipes/*.yaml")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    # a run's config.yaml records facts next to its settings; they are not settings to re-apply
+    return {str(k).replace("-", "_"): v for k, v in data.items() if str(k) not in RECORDED_NOT_SETTINGS}
