@@ -130,7 +130,7 @@ CASES = [
     Case("latin-1", lambda c: c.train(c.file("d.csv", "text,label\ncafé crème,pos\n" + rows(), "latin-1")),
          "not valid UTF-8", subprocess=True),
     Case("utf-16-bom", lambda c: c.train(c.file("d.csv", GOOD, "utf-16")), "UTF-16"),
-    Case("binary-garbage", lambda c: c.train(c.file("d.csv", bytes(range(256)) * 40)), "d.csv"),
+    Case("binary-garbage", lambda c: c.train(c.file("d.csv", bytes(range(256)) * 40)), "not valid UTF-8"),
     Case("empty-file", lambda c: c.train(c.file("d.csv", "")), "file is empty"),
     Case("header-only", lambda c: c.train(c.file("d.csv", "text,label\n")), "no rows"),
     Case("unclosed-quote", lambda c: c.train(c.file("d.csv", 'text,label\n"an unclosed quote,pos\n' + rows())),
@@ -149,7 +149,7 @@ CASES = [
     Case("unknown-suffix", lambda c: c.train(c.file("d.xlsx", GOOD)), "unknown file format"),
     Case("broken-jsonl", lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": \n')),
          "could not parse"),
-    Case("json-not-a-table", lambda c: c.train(c.file("d.json", '"just a string"')), "d.json"),
+    Case("json-not-a-table", lambda c: c.train(c.file("d.json", '"just a string"')), "no text column"),
     Case("garbage-parquet", lambda c: c.train(c.file("d.parquet", b"PAR1 not really parquet")), "parquet"),
     Case("folder-without-train", lambda c: c.train(folder(c, validation=GOOD)),
          "no train file"),
@@ -230,6 +230,13 @@ CASES = [
 ]
 
 
+def group_of(case: Case) -> str:
+    """The kind of input a case breaks (for the table in docs/reliability.md)."""
+    prefix = case.id.split("-")[0]
+    return {"recipe": "recipe", "flag": "CLI flags", "sst2": "CLI flags", "run": "run directory",
+            "predict": "command input", "evaluate": "command input", "merge": "command input"}.get(prefix, "data file")
+
+
 def snapshot(root: Path) -> dict[str, str]:
     """Every file and folder under ``root`` with a digest of its bytes."""
     out = {}
@@ -258,9 +265,17 @@ def ctx(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir) -> Ctx:
     return Ctx(tmp_path / "work", tiny_bert, tiny_bert_runs, sst2_dir)
 
 
-def test_enough_cases():
+def test_enough_cases_and_the_docs_list_them():
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
     assert sum(c.subprocess for c in CASES) >= 4
+    import importlib.util
+
+    gen = Path(__file__).resolve().parents[1] / "docs" / "gen" / "reliability.py"
+    spec = importlib.util.spec_from_file_location("_reliability_docs", gen)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for path, text in module.render().items():  # docs/reliability.md includes this table
+        assert path.read_text(encoding="utf-8") == text, "run: python docs/gen/reliability.py"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

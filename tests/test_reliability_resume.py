@@ -27,6 +27,10 @@ from attnlab.training import rundir
 
 TOL = 1e-6
 TIMEOUT = 300  # seconds for any one training process, on a busy machine
+# 40 training rows, batch 4, 2 epochs = 20 steps; evaluate and checkpoint every 4 steps
+SETTINGS = ["--method", "lora", "--lora-r", "2", "--learning-rate", "1e-2", "--max-train-samples", "40",
+            "--max-eval-samples", "16", "--batch-size", "4", "--epochs", "2", "--eval-every-steps", "4",
+            "--no-early-stopping", "--logging-steps", "1", "--num-threads", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +44,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def train_args(tiny_bert, sst2_dir, one_thread) -> list[str]:
-    """40 training rows, batch 4, 2 epochs = 20 steps; evaluate and checkpoint every 4 steps."""
-    return ["train", "--data", "sst2", "--data-dir", str(sst2_dir), "--model", str(tiny_bert), "--method", "lora",
-            "--lora-r", "2", "--learning-rate", "1e-2", "--max-train-samples", "40", "--max-eval-samples", "16",
-            "--batch-size", "4", "--epochs", "2", "--eval-every-steps", "4", "--no-early-stopping",
-            "--logging-steps", "1", "--num-threads", "1", "--no-progress"]
+    return ["train", "--data", "sst2", "--data-dir", str(sst2_dir), "--model", str(tiny_bert), *SETTINGS]
 
 
 @pytest.fixture(scope="module")

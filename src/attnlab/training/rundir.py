@@ -95,7 +95,8 @@ def open_run(path: str | Path) -> Run:
     """Read a finished run; anything else is a one-line UserError."""
     p = Path(path).expanduser()
     if not p.is_dir():
-        raise UserError("run directory not found", where=str(p), fix="pass the --output-dir of a finished `attnlab train`")
+        raise UserError("run directory not found", where=str(p),
+                        fix="pass the --output-dir of a finished `attnlab train`")
     if not is_finished_run(p):
         hint = "it has checkpoints but never finished: continue it with `attnlab train ... --resume`" if (
             p / CHECKPOINTS).is_dir() else "pass the --output-dir of a finished `attnlab train`"
