@@ -28,13 +28,16 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> st
     return "\n".join([head, sep, *body])
 
 
-def write_results(name: str, payload: dict[str, Any]) -> Path:
+def write_results(name: str, payload: dict[str, Any], file_stem: str | None = None) -> Path:
+    """Write ``benchmarks/results/<file_stem or name>.json`` (``ATTNLAB_RESULTS_DIR`` overrides the folder)."""
     from attnlab.training.rundir import hardware, library_versions, write_json_atomic
 
     payload = {"benchmark": name, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-               "hardware": hardware(), "versions": library_versions(), **payload}
-    path = Path(os.environ.get("ATTNLAB_RESULTS_DIR") or RESULTS) / f"{name}.json"
+               "hardware": hardware(), "versions": library_versions(),
+               # other work on the machine distorts timings: record how busy it was when the numbers were written
+               "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None, **payload}
+    path = Path(os.environ.get("ATTNLAB_RESULTS_DIR") or RESULTS) / f"{file_stem or name}.json"
     write_json_atomic(path, payload)
     return path
 

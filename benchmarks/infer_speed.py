@@ -50,7 +50,7 @@ def quick_run(a: argparse.Namespace) -> Path:
     if is_finished_run(out) and not a.retrain:
         return out
     cfg = TrainConfig.from_sources(None, data="sst2", data_dir=a.data_dir, method="lora", epochs=1.0,
-                                   max_train_samples=a.train_rows, max_eval_samples=200, early_stopping_patience=None,
+                                   max_train_samples=a.train_rows, max_eval_samples=200,
                                    output_dir=str(out), logging_steps=100)
     return train(cfg, overwrite=True, progress=False).path
 
@@ -126,13 +126,13 @@ def main() -> int:
                 probs[idx] = torch.softmax(pr.model(**enc).logits.float(), -1).numpy()
         return probs
 
-    def with_threads(n: int | None, fn: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
-        def run_it() -> np.ndarray:
+    def with_threads(n: int | None, fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        def run_it(*args: Any) -> np.ndarray:
             if not n:
-                return fn()
+                return fn(*args)
             torch.set_num_threads(n)
             try:
-                return fn()
+                return fn(*args)
             finally:
                 torch.set_num_threads(threads)
         return run_it
@@ -141,7 +141,8 @@ def main() -> int:
     configs: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         ("attnlab fp32", {}, {"candidate": True}),
         ("attnlab fp32, tokenizer called per batch", {}, {"per_batch": True}),
-        ("attnlab fp32, eager attention", {"attn": "eager"}, {}),
+        ("attnlab fp32, eager attention", {"attn": "eager"}, {"candidate": True}),
+        ("attnlab fp32, eager attention, batch 128", {"attn": "eager", "batch_size": 128}, {"candidate": True}),
         ("attnlab fp32, batch 32", {"batch_size": 32}, {"candidate": True}),
         ("attnlab fp32, batch 128", {"batch_size": 128}, {"candidate": True}),
         ("attnlab fp32, 1 thread", {}, {"threads": 1}),
@@ -197,10 +198,14 @@ def main() -> int:
     best = max(ok, key=lambda r: r["sentences_per_second"])
 
     # one sentence at a time, the settings interleaved per sentence
+    # (one text skips batching, so the batch size does not matter here; the thread count does: with
+    # one short sentence, two threads mostly wait for each other)
     fns: dict[str, Callable[[str], Any]] = {}
     for name in dict.fromkeys(["attnlab fp32", "attnlab int8", best["name"]]):
         pr = predictor(**settings_of[name])
         fns[name] = lambda t, pr=pr: pr.predict_proba([t])
+        if name != "attnlab int8":
+            fns[f"{name}, 1 thread"] = with_threads(1, lambda t, pr=pr: pr.predict_proba([t]))
     pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
     fns["pipeline fp32"] = lambda t: pipe(t)
     sample = texts[:a.latency_sentences]
@@ -217,11 +222,14 @@ def main() -> int:
                      "mean_ms": 1000 * statistics.fmean(v)} for k, v in lat.items()]
     print(table(latency_rows, [("name", "one sentence at a time", ""), ("p50_ms", "p50 ms", ".2f"),
                                ("p99_ms", "p99 ms", ".2f"), ("mean_ms", "mean ms", ".2f")]))
-    chosen_lat = next(r for r in latency_rows if r["name"] == best["name"])
+    # the headline latency: the fastest Predictor setting that keeps the agreement target (int8 does not)
+    exact = {best["name"], "attnlab fp32"}
+    chosen_lat = min((r for r in latency_rows if r["name"].removesuffix(", 1 thread") in exact),
+                     key=lambda r: r["p50_ms"])
     print(f"fastest setting with >= {MIN_AGREEMENT:.1%} predictions identical to the pipeline: {best['name']}: "
           f"{best['speedup_vs_pipeline']:.2f}x the pipeline's throughput, "
-          f"{best['agreement_vs_pipeline']:.2%} identical; one sentence p50 {chosen_lat['p50_ms']:.2f} ms, "
-          f"p99 {chosen_lat['p99_ms']:.2f} ms")
+          f"{best['agreement_vs_pipeline']:.2%} identical; one sentence ({chosen_lat['name']}) p50 "
+          f"{chosen_lat['p50_ms']:.2f} ms, p99 {chosen_lat['p99_ms']:.2f} ms")
 
     for r in rows:
         r.pop("predictions")
@@ -237,6 +245,7 @@ def main() -> int:
         "chosen_settings": {k: v for k, v in settings_of[best["name"]].items()},
         "throughput_speedup_vs_pipeline": best["speedup_vs_pipeline"],
         "prediction_agreement": best["agreement_vs_pipeline"],
+        "latency_setting": chosen_lat["name"],
         "latency_p50_ms": chosen_lat["p50_ms"],
         "latency_p99_ms": chosen_lat["p99_ms"],
         "fp32_throughput_speedup_vs_pipeline": fp32["speedup_vs_pipeline"],

@@ -56,6 +56,15 @@ BENCHMARKS = [
                "trainable_percent", "learning_rate", "epoch_seconds", "epoch_speedup_vs_full", "epoch_step_seconds",
                "step_time_speedup_vs_full", "tokens_per_second", "precision", "device", "peak_gpu_bytes",
                "peak_rss_bytes", "checkpoint_bytes")),
+    Benchmark("models", "Model comparison on SST-2", "benchmarks/models.py",
+              "minilm-l6, mpnet-base and the from-scratch encoder, each with full fine-tuning and LoRA, against "
+              "two classic baselines (TF-IDF + logistic regression; the VADER sentiment lexicon) fitted on the same "
+              "training rows: test accuracy and macro-F1, total and trainable parameters, training wall time, "
+              "inference sentences per second on the test set and the size on disk of what each saved (LoRA: the "
+              "adapter, which needs its base model; VADER: its lexicon files, none of it trained).",
+              ("model", "method", "test_accuracy", "test_macro_f1", "validation_accuracy", "total_params",
+               "trainable_params", "train_wall_seconds", "epoch_seconds", "inference_sentences_per_second",
+               "checkpoint_mib")),
     Benchmark("qlora", "QLoRA vs LoRA", "benchmarks/qlora.py",
               "LoRA on a frozen 4-bit NF4 base against LoRA on the fp32 base: accuracy, memory and speed."),
     Benchmark("sweep", "LoRA settings sweep", "benchmarks/sweep.py",
@@ -111,7 +120,8 @@ def header(key: str) -> str:
              "trainable_params": "trainable", "trainable_percent": "trainable %", "epoch_seconds": "s / epoch",
              "epoch_speedup_vs_full": "epoch speedup vs full", "tokens_per_second": "train tok/s",
              "epoch_step_seconds": "step s / epoch", "step_time_speedup_vs_full": "step-time speedup vs full",
-             "learning_rate": "lr",
+             "learning_rate": "lr", "total_params": "total params", "train_wall_seconds": "train wall s",
+             "inference_sentences_per_second": "infer sent/s", "checkpoint_mib": "size on disk MiB",
              "peak_gpu_bytes": "peak GPU mem", "peak_rss_bytes": "peak RSS", "checkpoint_bytes": "checkpoint"}
     return names.get(key, key.replace("_", " "))
 
@@ -293,15 +303,20 @@ def render_file(bench: Benchmark, path: Path, payload: dict[str, Any] | str, img
         text = notes if isinstance(notes, str) else " ".join(map(str, notes))
         out.append('!!! note "Note recorded with the result"\n    ' + esc(text).replace("\n", "\n    ") + "\n")
     settings = dict(payload.get("settings") or {}) if isinstance(payload.get("settings"), dict) else {}
+    measured: dict[str, Any] = {}  # a result without row lists: its top-level values are what it measured
     for k, v in payload.items():
         if k in META_KEYS or k in row_lists(payload):
             continue
+        into = settings if row_lists(payload) else measured
         if isinstance(v, dict):
-            settings.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            into.update({f"{k}.{kk}": vv for kk, vv in v.items()})
         else:
-            settings[k] = v
+            into[k] = v
     if settings:
         out.append("Settings: " + ", ".join(f"{esc(k)} = `{fmt(k, v)}`" for k, v in settings.items()) + ".\n")
+    if measured:
+        out.append(table([{"measured": header(k), "value": fmt(k, v)} for k, v in measured.items()],
+                         ["measured", "value"]))
     valid = payload.get("valid_rows")
     for key, rows in row_lists(payload).items():
         cols = columns_for(rows, bench.columns) or columns_for(rows, ())

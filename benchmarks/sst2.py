@@ -22,7 +22,8 @@ COLUMNS = [("model", "model", ""), ("method", "method", ""), ("validation_accura
            ("test_accuracy", "test acc", ".4f"), ("test_macro_f1", "test macro-F1", ".4f"),
            ("trainable_percent", "trainable %", ".2f"), ("epoch_seconds", "s / epoch", ".1f"),
            ("epoch_speedup_vs_full", "epoch speedup vs full", ".2f"),
-           ("step_time_speedup_vs_full", "step-time speedup vs full", ".2f"), ("tokens_per_second", "train tok/s", ".0f"),
+           ("step_time_speedup_vs_full", "step-time speedup vs full", ".2f"),
+           ("tokens_per_second", "train tok/s", ".0f"),
            ("device", "device", ""), ("precision", "precision", "")]
 
 
@@ -39,6 +40,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-every-steps", type=int, default=None,
                    help="evaluate (and keep the best checkpoint) every N steps instead of every epoch")
+    p.add_argument("--learning-rate", type=float, default=None, help="default: each method's (and model's) own")
+    p.add_argument("--results-name", default="sst2",
+                   help="results file name: benchmarks/results/<name>.json (e.g. sst2_scratch for another model)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -54,7 +58,8 @@ def main() -> int:
                 None, data="sst2", data_dir=a.data_dir, model=model, method=method, epochs=a.epochs,
                 batch_size=a.batch_size, seed=a.seed, precision=a.precision, max_train_samples=a.max_train_samples,
                 output_dir=str(Path(a.runs_dir) / f"{Path(model).name}-{method}"), logging_steps=200,
-                early_stopping_patience=None, eval_every_steps=a.eval_every_steps)
+                eval_every_steps=a.eval_every_steps, learning_rate=a.learning_rate)
+            cfg.early_stopping_patience = None  # from_sources skips None overrides: disable it here
             run = train(cfg, data=data, overwrite=True, progress=False)
             m = run.metrics
             rows.append({
@@ -82,12 +87,14 @@ def main() -> int:
         if r["method"] != "full" and r["epoch_speedup_vs_full"]:
             print(f"{r['model']} {r['method']}: epoch {r['epoch_speedup_vs_full']:.2f}x the speed of full "
                   f"({r['epoch_seconds']:.1f} s vs {r['epoch_seconds'] * r['epoch_speedup_vs_full']:.1f} s)")
-    settings = {"epochs": a.epochs, "batch_size": a.batch_size, "seed": a.seed, "precision": a.precision,
+    settings = {"epochs": a.epochs, "batch_size": a.batch_size, "learning_rate": a.learning_rate or "method default",
+                "seed": a.seed, "precision": a.precision,
                 "train_rows": len(data.splits["train"]), "validation_rows": len(data.splits["validation"]),
                 "test_rows": len(data.splits["test"]), "eval_every_steps": a.eval_every_steps,
                 "selection": "best checkpoint by validation accuracy"
-                + (f" (evaluated every {a.eval_every_steps} steps)" if a.eval_every_steps else " (evaluated every epoch)")}
-    path = write_results("sst2", {"settings": settings, "runs": rows})
+                + (f" (evaluated every {a.eval_every_steps} steps)" if a.eval_every_steps
+                   else " (evaluated every epoch)")}
+    path = write_results("sst2", {"settings": settings, "runs": rows}, file_stem=a.results_name)
     print(f"wrote {path}")
     return 0
 

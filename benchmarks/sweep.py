@@ -57,7 +57,8 @@ def main() -> int:
         None, data="sst2", data_dir=a.data_dir, model=a.model, epochs=a.epochs, batch_size=a.batch_size,
         seed=a.seed, precision=a.precision, learning_rate=a.learning_rate,
         max_train_samples=a.max_train_samples or None, max_eval_samples=a.max_eval_samples or None,
-        output_dir=a.runs_dir, logging_steps=50, early_stopping_patience=None)
+        output_dir=a.runs_dir, logging_steps=50)
+    cfg.early_stopping_patience = None  # from_sources skips None overrides: disable it here
     res = sweep(cfg, a.ranks, a.targets, a.runs_dir, baselines=a.baselines, adapter=a.adapter,
                 overwrite=a.overwrite, progress=False)
     print(table(res["rows"], COLUMNS))

@@ -224,11 +224,12 @@ def tutorial_run(data, model_path: str, a: argparse.Namespace, out: Path, clock)
 def attnlab_cfg(a: argparse.Namespace, method: str, out: Path, **overrides: Any):
     from attnlab.training import TrainConfig
 
-    return TrainConfig.from_sources(
+    cfg = TrainConfig.from_sources(
         None, data="sst2", data_dir=a.data_dir, model=a.model, method=method, epochs=a.epochs, seed=a.seed,
         max_train_samples=a.train_rows, max_eval_samples=a.eval_rows, max_length=a.max_length,
-        early_stopping_patience=None,
         output_dir=str(out), logging_steps=100, **overrides)
+    cfg.early_stopping_patience = None  # (from_sources skips None overrides) every recipe runs all its epochs
+    return cfg
 
 
 def model_shape(model_path: str) -> dict[str, int]:
@@ -315,9 +316,10 @@ def main_compare(a: argparse.Namespace) -> int:
           f"{TOLERANCE * 100:.1f} point = {target:.4f}")
 
     lora_speedup = full["epoch_seconds"] / lora["epoch_seconds"]
-    tta = lora["time_to_target_speedup_vs_tutorial"]
-    print(f"attnlab default (lora) reaches the target {tta:.2f}x faster than the tutorial" if tta else
-          "attnlab's default (lora) did not reach the target within its epochs")
+    for r in (full, lora):
+        tta = r["time_to_target_speedup_vs_tutorial"]
+        print(f"{r['name']} reaches the target {tta:.2f}x faster than the tutorial" if tta else
+              f"{r['name']} did not reach the target within its epochs")
     print(f"LoRA epoch {lora_speedup:.2f}x faster than full; validation accuracy "
           f"{lora['final_validation_accuracy']:.4f} vs {full['final_validation_accuracy']:.4f}")
     path = write_results("train_speed", {
@@ -333,8 +335,9 @@ def main_compare(a: argparse.Namespace) -> int:
                      "cpu_native_bf16": runtime.cpu_has_native_bf16(), "torch_threads": torch.get_num_threads()},
         "gemm_peaks": peaks,
         "target_accuracy": target,
-        "time_to_accuracy_speedup_vs_tutorial": tta,
-        "full_time_to_accuracy_speedup_vs_tutorial": full["time_to_target_speedup_vs_tutorial"],
+        # attnlab full fine-tuning with its defaults vs the tutorial (full fine-tuning as written)
+        "time_to_accuracy_speedup_vs_tutorial": full["time_to_target_speedup_vs_tutorial"],
+        "lora_time_to_accuracy_speedup_vs_tutorial": lora["time_to_target_speedup_vs_tutorial"],
         "lora_epoch_speedup": lora_speedup,
         "lora_accuracy_delta_vs_full": lora["final_validation_accuracy"] - full["final_validation_accuracy"],
         "epoch_speedup_vs_tutorial": {"full": full["epoch_speedup_vs_tutorial"],

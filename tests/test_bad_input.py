@@ -268,6 +268,7 @@ def ctx(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir) -> Ctx:
 def test_enough_cases_and_the_docs_list_them():
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
     assert sum(c.subprocess for c in CASES) >= 4
+    assert len(REST_CASES) >= 15 and len({c.id for c in CASES + REST_CASES}) == len(CASES) + len(REST_CASES)
     import importlib.util
 
     gen = Path(__file__).resolve().parents[1] / "docs" / "gen" / "reliability.py"
@@ -294,6 +295,74 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, ctx: Ctx, c
     assert case.needle.lower() in errors[0].lower(), errors[0]
     assert snapshot(ctx.tmp) == before, "a failed command changed files"
     assert not (ctx.tmp / "out").exists()
+
+
+# -- REST request bodies (attnlab serve) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestCase:
+    """A bad request body sent to the REST API: it must get ``status`` (4xx) and ``{"error": "<one line>"}``
+    containing ``needle``, change no file, and leave the server answering good requests."""
+
+    id: str
+    body: object  # JSON-encodable, or bytes sent as they are (as application/json)
+    status: int
+    needle: str
+    path: str = "/v1/classify"
+
+
+REST_CASES = [
+    RestCase("rest-texts-not-a-list", {"texts": "one text"}, 422, "texts: Input should be a valid list"),
+    RestCase("rest-text-not-a-string", {"texts": ["ok", 7]}, 422, "texts.1: Input should be a valid string"),
+    RestCase("rest-text-null", {"texts": [None]}, 422, "texts.0: Input should be a valid string"),
+    RestCase("rest-run-not-a-string", {"texts": ["ok"], "run": 3}, 422, "run: Input should be a valid string"),
+    RestCase("rest-body-a-list", ["ok"], 422, "body: Input should be a valid dictionary"),
+    RestCase("rest-layer-not-an-int", {"text": "ok", "layer": "1"}, 422, "layer: Input should be a valid integer",
+             "/v1/attention"),
+    RestCase("rest-empty-texts", {"texts": []}, 422, "texts is empty"),
+    RestCase("rest-empty-messages", {"messages": []}, 422, "messages is empty", "/v1/generate"),
+    RestCase("rest-blank-text", {"texts": ["fine", "   "]}, 422, "texts[1] is empty"),
+    RestCase("rest-too-many-texts", {"texts": ["a"] * 65}, 422, "too many texts: 65 (at most 64"),
+    RestCase("rest-text-too-long", {"texts": ["x" * 2001]}, 422, "2001 characters long (at most 2000)"),
+    RestCase("rest-body-too-large", b'{"texts": ["' + b"a" * 1_000_001 + b'"]}', 413, "larger than 1,000,000 bytes"),
+    RestCase("rest-invalid-utf8", b'{"texts": ["caf\xe9"]}', 400, "not valid UTF-8"),
+    RestCase("rest-invalid-json", b'{"texts": ["ok"', 400, "not valid JSON"),
+    RestCase("rest-empty-body", b"", 422, "body: required field is missing"),
+    RestCase("rest-missing-field", {}, 422, "texts: required field is missing"),
+    RestCase("rest-unknown-field", {"texts": ["ok"], "colour": "red"}, 422, "colour: unknown field"),
+    RestCase("rest-run-is-a-path", {"texts": ["ok"], "run": "../lora"}, 400, "not a path"),
+    RestCase("rest-unknown-run", {"texts": ["ok"], "run": "nope"}, 404, "unknown run 'nope'"),
+]
+
+
+@pytest.fixture(scope="module")
+def rest_client(tiny_bert_runs, tmp_path_factory):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from attnlab.serve import create_app
+
+    run = tmp_path_factory.mktemp("rest") / "lora"
+    shutil.copytree(tiny_bert_runs["lora"], run)
+    with TestClient(create_app([run], ui=False, chat=False, explain_models=[])) as client:
+        yield client, run
+
+
+@pytest.mark.parametrize("case", REST_CASES, ids=[c.id for c in REST_CASES])
+def test_bad_rest_request_is_one_json_error_and_changes_nothing(case: RestCase, rest_client):
+    client, run = rest_client
+    before = snapshot(run)
+    if isinstance(case.body, bytes):
+        r = client.post(case.path, content=case.body, headers={"content-type": "application/json"})
+    else:
+        r = client.post(case.path, json=case.body)
+    assert r.status_code == case.status and 400 <= r.status_code < 500, (r.status_code, r.text)
+    body = r.json()
+    assert set(body) == {"error"} and isinstance(body["error"], str) and "\n" not in body["error"], body
+    assert case.needle.lower() in body["error"].lower(), body["error"]
+    assert snapshot(run) == before, "a bad request changed the served run"
+    assert client.post("/v1/classify", json={"texts": ["a fine film"]}).status_code == 200  # still answering
 
 
 # -- odd but valid input must work ------------------------------------------------------------------

@@ -4,6 +4,7 @@ the page lists exactly what the tests run (tests/test_bad_input.py checks this f
 * ``docs/gen/bad_input_summary.md`` how many bad-input cases, per kind of input
 * ``docs/gen/bad_input_cases.md``   every case: group, input, what the one-line error must say
 * ``docs/gen/reliability_tests.md`` every reliability/safety test, and the resume test's settings and tolerance
+* ``docs/gen/serve_load.md``        the load test's numbers, read from benchmarks/results/serve_load.json
 
     python docs/gen/reliability.py            # write
     python docs/gen/reliability.py --check    # exit 1 if out of date
@@ -12,6 +13,7 @@ the page lists exactly what the tests run (tests/test_bad_input.py checks this f
 from __future__ import annotations
 
 import ast
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,6 +25,8 @@ SCRIPT = "docs/gen/reliability.py"
 SUMMARY_MD = GEN / "bad_input_summary.md"
 CASES_MD = GEN / "bad_input_cases.md"
 TESTS_MD = GEN / "reliability_tests.md"
+SERVE_MD = GEN / "serve_load.md"
+SERVE_JSON = REPO / "benchmarks" / "results" / "serve_load.json"
 TEST_FILES = ("test_reliability_resume.py", "test_bad_input.py", "test_properties.py", "test_safety.py")
 
 
@@ -30,23 +34,80 @@ def _cases():
     sys.path.insert(0, str(REPO / "tests"))
     import test_bad_input
 
-    return test_bad_input.CASES, test_bad_input.group_of
+    return test_bad_input.CASES, test_bad_input.group_of, getattr(test_bad_input, "REST_CASES", [])
 
 
 def render() -> dict[Path, str]:
-    cases, group_of = _cases()
+    cases, group_of, rest = _cases()
     counts = Counter(group_of(c) for c in cases)
     summary = ", ".join(f"{n} {g}" for g, n in counts.items())
     rows = [(group_of(c), f"`{c.id}`", f"`{c.needle}`", "subprocess" if c.subprocess else "in-process")
             for c in cases]
+    rows += [("REST request body", f"`{c.id}`", f"`{c.needle}`", f"HTTP {c.status}, `{c.path}`") for c in rest]
     head = (banner(SCRIPT)
             + f"**{len(cases)} cases** ({summary}), {sum(c.subprocess for c in cases)} of them in a fresh "
             "`python -m attnlab.cli` process, the rest through `attnlab.cli.main` in the test process. Each "
             "must exit with code 2 without a traceback; stderr must hold exactly one line that starts with "
             "`error:`, as its last line, containing the case's expected text (in a fresh process that line "
             "is all of stderr); and every file and folder must be left as it was.\n")
-    table = banner(SCRIPT) + md_table(["input", "case", "error line contains", "run"], rows)
-    return {SUMMARY_MD: head, CASES_MD: table, TESTS_MD: _tests_md()}
+    if rest:
+        head += (f"\n**{len(rest)} more cases** send a bad body to `attnlab serve`'s REST API (wrong types, "
+                 "empty lists, oversize bodies and texts, invalid UTF-8 and JSON, unknown fields and runs, paths "
+                 "instead of names). Each must get a 4xx status whose JSON body is exactly "
+                 "`{\"error\": \"<one line>\"}` containing the case's expected text, leave the served run's files "
+                 "as they were, and leave the server answering the next good request.\n")
+    table = banner(SCRIPT) + md_table(["input", "case", "error contains", "run"], rows)
+    return {SUMMARY_MD: head, CASES_MD: table, TESTS_MD: _tests_md(), SERVE_MD: _serve_load_md()}
+
+
+def _serve_load_md() -> str:
+    """The load test's result (benchmarks/serve_load.py), or a note that it has not been run."""
+    if not SERVE_JSON.is_file():
+        return (banner(SCRIPT) + '!!! warning "Not yet run"\n    The REST server\'s load test is '
+                "`benchmarks/serve_load.py`; it writes `benchmarks/results/serve_load.json`, from which this "
+                "section is generated. It has not been run yet, so there are no numbers here.\n")
+    r = json.loads(SERVE_JSON.read_text(encoding="utf-8"))
+    s, hw = r.get("settings", {}), r.get("hardware", {})
+
+    def ms(*keys: str) -> str:
+        return " / ".join("n/a" if r.get(k) is None else f"{r[k]:,.0f}" for k in keys) + " ms"
+
+    def mib(*keys: str) -> str:
+        return " / ".join("n/a" if r.get(k) is None else f"{r[k]:,.0f}" for k in keys) + " MiB"
+
+    failures = ", ".join(f"{n} {why}" for why, n in (r.get("failures") or {}).items())
+    flat = "flat" if r.get("memory_flat") else "**not flat**"
+    warmup = s.get("warmup_requests", 0)
+    rows = [("requests", f"{r['requests']:,} from {r['clients']} concurrent clients (after {warmup} warm-up "
+                         "requests, not counted)"),
+            ("failed requests", f"**{r['failed_requests']}**" + (f" ({failures})" if failures else "")),
+            ("throughput", f"{r['requests_per_second']:,.1f} requests/s ({r['duration_s']:,.1f} s in all)"),
+            ("latency p50 / p90 / p99 / max", ms("p50_ms", "p90_ms", "p99_ms", "max_ms")),
+            ("time inside the server p50 / p99", ms("server_p50_ms", "server_p99_ms")),
+            ("server memory (RSS): idle / load start / load end / max", mib("rss_mib_idle", "rss_mib_start",
+                                                                          "rss_mib_end", "rss_mib_max")),
+            ("memory growth, second half of the load vs first", f"{r['rss_growth_mib']:+.1f} MiB: {flat} "
+                                                                f"({r.get('memory_rule', '')})")]
+    machine = ", ".join(str(x) for x in (hw.get("gpu"), hw.get("cpu"), hw.get("cpu_cores") and
+                                         f"{hw['cpu_cores']} cores", hw.get("memory_gib") and
+                                         f"{hw['memory_gib']} GiB RAM") if x) or "not recorded"
+    if s.get("load_average_1m") is not None:
+        machine += f" (load average {s['load_average_1m']:g} during the test)"
+    threads = s.get("server_threads")
+    served = f"{s.get('method', '?')} run of {s.get('model', '?')}" + (
+        f" ({threads} torch thread{'' if threads == 1 else 's'})" if threads else "")
+    note = f'\n!!! note "Note recorded with the result"\n    {r["note"]}\n' if r.get("note") else ""
+    return (banner(SCRIPT)
+            + f"`benchmarks/serve_load.py` starts `attnlab serve` (REST API only) on 127.0.0.1 with a {served}, "
+            f"and sends `{s.get('endpoint', 'POST /v1/classify')}` requests with one SST-2 validation sentence each "
+            f"({s.get('sentence_chars', '?')} characters). A request fails on a status other than 200, a timeout "
+            f"({s.get('timeout_s', '?'):g} s), a connection error or a malformed answer; the script exits 1 if one "
+            "does or if the server's memory grows.\n\n"
+            + md_table(["measured", "value"], rows)
+            + f"\n- **Machine:** {machine}\n- **Date:** {r.get('date', 'not recorded')}\n"
+            f"- **Command:** `{r.get('command', 'not recorded')}`\n"
+            f"- **Data:** `benchmarks/results/serve_load.json` (also on the [results page](results.md#serve-load))\n"
+            + note)
 
 
 def _tests_md() -> str:

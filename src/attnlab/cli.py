@@ -68,6 +68,10 @@ def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> No
                    f"(default: {d.model})")
     if not methods_flag:
         g.add_argument("--method", help=f"full | lora | qlora | head | bitfit (default: {d.method})")
+    g.add_argument("--task", choices=["classification", "text2text"], help="classification: a classifier head "
+                   "on the model; text2text: a seq2seq model (T5) writes the label word, scored per label "
+                   f"(default: {d.task})")
+    g.add_argument("--text-prefix", help="text2text: put before every input, e.g. 'sst2 sentence: '")
     g.add_argument("--config", help="recipe YAML with any of the settings below; flags override it")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_number, help=f"training epochs (default: {d.epochs})")
@@ -120,7 +124,7 @@ TRAIN_FIELDS = ("data", "data_dir", "text_column", "label_column", "model", "met
                 "metric_for_best_model", "eval_every_steps", "max_train_samples", "max_eval_samples",
                 "val_fraction", "test_fraction", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
                 "logging_steps", "report_to", "num_threads", "output_dir", "torch_compile", "optim",
-                "pad_to_multiple_of")
+                "pad_to_multiple_of", "task", "text_prefix")
 
 
 def config_from_args(a: argparse.Namespace, **extra: Any):
@@ -247,9 +251,12 @@ def _merge_args(p: argparse.ArgumentParser) -> None:
 def cmd_merge(a: argparse.Namespace) -> int:
     """Write a run's model as a plain transformers folder (LoRA merged into the weights)."""
     from attnlab.inference import merge_run
+    from attnlab.training.rundir import open_run
 
     out = merge_run(a.run_dir, a.out, overwrite=a.overwrite)
-    print(f"merged model: {out}  (AutoModelForSequenceClassification.from_pretrained('{out}'))")
+    text2text = open_run(a.run_dir).config.get("task") == "text2text"
+    auto = "AutoModelForSeq2SeqLM" if text2text else "AutoModelForSequenceClassification"
+    print(f"merged model: {out}  ({auto}.from_pretrained('{out}'))")
     return 0
 
 
@@ -257,17 +264,21 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", "-o", default="runs/compare", help="where runs and the table go "
                    "(default: runs/compare)")
     p.add_argument("--methods", default="full,lora,head", help="comma-separated methods (default: full,lora,head)")
-    p.add_argument("--models", default="minilm-l6", help="comma-separated models (default: minilm-l6)")
+    p.add_argument("--models", default="minilm-l6", help="comma-separated models: registered names, local folders "
+                   "or hub ids; none for baselines only (default: minilm-l6)")
+    p.add_argument("--baselines", default="none", help="classic baselines fitted on the same split: tfidf-lr "
+                   "(TF-IDF + logistic regression), vader (sentiment lexicon), comma-separated (default: none)")
     add_train_args(p, methods_flag=True)
 
 
 @command("compare", _compare_args)
 def cmd_compare(a: argparse.Namespace) -> int:
-    """Train several (model, method) pairs with the same data, seed and budget; print one table."""
+    """Train (model, method) pairs with the same data, seed and budget, plus classic baselines; print one table."""
     from attnlab.experiments import compare
 
     cfg = config_from_args(a, output_dir=a.output_dir)
-    res = compare(cfg, a.methods, a.models, a.output_dir, overwrite=a.overwrite, progress=not a.no_progress)
+    res = compare(cfg, a.methods, a.models, a.output_dir, baselines=a.baselines, overwrite=a.overwrite,
+                  progress=not a.no_progress)
     print(res["table"])
     print(f"\ntable and plots: {Path(a.output_dir) / 'comparison.md'}")
     return 0
@@ -473,6 +484,44 @@ def cmd_chat(a: argparse.Namespace) -> int:
             reply.close()  # stops generation; the partial reply is kept
             print(" [stopped]", end="")
         print(flush=True)
+    return 0
+
+
+def _tune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", "-o", default="runs/tune", help="where best.yaml and the trials table and plot "
+                   "go (default: runs/tune)")
+    p.add_argument("--trials", type=_positive_int, default=10, help="number of trials (default: 10)")
+    p.add_argument("--timeout", type=_number, help="start no new trial after this many seconds (the running one "
+                   "finishes)")
+    p.add_argument("--search", action="append", metavar="NAME=SPEC", help="change the search space: "
+                   "learning_rate=1e-5..1e-3 (a range), batch_size=16,32 (a choice), lora_r=off (not searched); "
+                   "repeatable. A searched setting passed as a flag (e.g. --batch-size 16) is fixed instead")
+    p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///tune.db: keeps the study; processes "
+                   "pointed at the same study add their trials to it (default: in memory)")
+    p.add_argument("--study-name", help="study name in --storage (default: attnlab-tune-NAME, NAME being "
+                   "the output folder's name)")
+    add_train_args(p)
+
+
+@command("tune", _tune_args)
+def cmd_tune(a: argparse.Namespace) -> int:
+    """Search learning rate, epochs, batch size, warmup (and LoRA rank/alpha) with Optuna; write best.yaml."""
+    from attnlab.experiments.tune import SEARCHABLE, parse_search, tune
+
+    if a.timeout is not None and a.timeout <= 0:
+        raise UserError(f"timeout {a.timeout:g} is not positive", where="--timeout", fix="pass seconds > 0")
+    cfg = config_from_args(a, output_dir=a.output_dir)
+    fixed = [name for name in SEARCHABLE if getattr(a, name, None) is not None]
+    res = tune(cfg, a.trials, a.output_dir, timeout=a.timeout, space=parse_search(a.search), fixed=fixed,
+               overwrite=a.overwrite, progress=not a.no_progress, storage=a.storage, study_name=a.study_name)
+    if res is None:  # a non-zero rank under torchrun: rank 0 reports
+        return 0
+    best = res["best"]
+    print(res["table"])
+    print(f"\nbest: trial {best['trial']}, validation {res['metric']} {best['objective']:.4f}")
+    print(f"table and plot: {Path(a.output_dir) / 'trials.md'}")
+    print(f"recipe: {res['best_yaml']}")
+    print(f"train it: attnlab train --config {res['best_yaml']} -o runs/best")
     return 0
 
 

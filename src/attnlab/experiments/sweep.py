@@ -15,20 +15,26 @@ stopped.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from attnlab.data import load_data
 from attnlab.errors import UserError
 from attnlab.evaluation.plots import plt, save_figure
+from attnlab.experiments.report import (
+    Column,
+    load_base_data,
+    markdown_table,
+    parse_list,
+    reusable_run,
+    run_row,
+    write_tables,
+)
 from attnlab.models import load_pretrained, resolve_model
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import get_method
-from attnlab.training.rundir import hardware, is_finished_run, open_run, write_json_atomic, write_text_atomic
+from attnlab.training.rundir import hardware, open_run
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +48,14 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
     "attnlab-scratch": (["q_proj", "k_proj", "v_proj", "o_proj"], ["ffn.fc1", "ffn.fc2"]),
 }
 ADAPTERS = ("lora", "qlora")
-COLUMNS = [
-    ("name", "run"), ("method", "method"), ("targets", "targets"), ("rank", "r"),
-    ("adapted_modules", "adapted layers"), ("trainable_params", "trainable params"),
-    ("trainable_percent", "trainable %"), ("test_accuracy", "test acc"), ("validation_accuracy", "val acc"),
-    ("epoch_seconds", "s / epoch"), ("checkpoint_mib", "checkpoint MiB"),
+COLUMNS: list[Column] = [
+    ("name", "run", ""), ("method", "method", ""), ("targets", "targets", ""), ("rank", "r", ""),
+    ("adapted_modules", "adapted layers", ""), ("trainable_params", "trainable params", ","),
+    ("trainable_percent", "trainable %", ".3f"), ("test_accuracy", "test acc", "%"),
+    ("validation_accuracy", "val acc", "%"), ("epoch_seconds", "s / epoch", ""),
+    ("checkpoint_mib", "checkpoint MiB", ""),
 ]
-
-
-def parse_list(value: str | list | tuple | None, what: str, cast=str) -> list:
-    """``"1,4,16"`` (or a list) -> a de-duplicated list, each item through ``cast``."""
-    if value is None:
-        return []
-    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
-    out = []
-    for item in items:
-        if not item or item == "none":
-            continue
-        try:
-            out.append(cast(item))
-        except ValueError:
-            raise UserError(f"'{item}' is not a valid {what[:-1]}", where=f"--{what}",
-                            fix=f"pass a comma-separated list of {what}") from None
-    return list(dict.fromkeys(out))
+SKIPPED = ("peak_rss_mib", "tokens_per_second", "precision", "device")
 
 
 def linear_layer_names(model_ref: str) -> list[str]:
@@ -106,53 +97,10 @@ def adapted_count(linear_names: list[str], targets: list[str] | str) -> int:
     return sum(_matches(n, list(targets)) for n in linear_names)
 
 
-def _reusable(path: Path, cfg: TrainConfig) -> bool:
-    """A finished run in ``path`` trained with these settings (the ones the caller fixed)."""
-    if not is_finished_run(path):
-        return False
-    from attnlab.runtime import resolve_precision
-
-    stored = open_run(path).config
-    want = {k: v for k, v in cfg.to_dict().items() if v is not None and k not in ("output_dir", "run_name")}
-    want["precision"] = resolve_precision(cfg.precision)  # config.yaml records the resolved one
-    return all(stored.get(k) == v for k, v in want.items())
-
-
 def _row(run, name: str, targets: str | None, rank: int | None, adapted: int | None) -> dict[str, Any]:
-    m = run.metrics
-    tr = m["training"]
-    return {
-        "name": name, "method": m["method"], "model": m["model"], "targets": targets, "rank": rank,
-        "adapted_modules": adapted, "trainable_params": m["params"]["trainable"], "total_params": m["params"]["total"],
-        "trainable_percent": m["params"]["trainable_percent"],
-        "test_accuracy": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
-        "validation_accuracy": m["validation"]["accuracy"],
-        "epoch_seconds": tr["mean_epoch_seconds"], "train_seconds": tr["wall_seconds"],
-        "step_seconds": tr["median_step_seconds"], "learning_rate": tr["learning_rate"],
-        "checkpoint_mib": m["checkpoint_bytes"] / 2**20,  # (no peak RSS: one process trains every row)
-        "base_weight_mib": m.get("memory", {}).get("base_weight_bytes", 0) / 2**20 or None,
-        "run_dir": str(run.path),
-    }
-
-
-def _fmt(key: str, v: Any) -> str:
-    if v is None:
-        return "-"
-    if key in ("test_accuracy", "validation_accuracy"):
-        return f"{100 * v:.2f}"
-    if key == "trainable_params":
-        return f"{v:,}"
-    if key == "trainable_percent":
-        return f"{v:.3f}"
-    if isinstance(v, float):
-        return f"{v:.1f}"
-    return str(v)
-
-
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = "| " + " | ".join(t for _, t in COLUMNS) + " |"
-    sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    return "\n".join([head, sep, *("| " + " | ".join(_fmt(k, r.get(k)) for k, _ in COLUMNS) + " |" for r in rows)])
+    # no peak RSS (one process trains every row, so it only grows), nor compare's speed and device columns
+    common = {k: v for k, v in run_row(run).items() if k not in SKIPPED}
+    return {"name": name, "targets": targets, "rank": rank, "adapted_modules": adapted, **common}
 
 
 def _plot(rows: list[dict[str, Any]], y: str, ylabel: str, title: str, path: Path) -> None:
@@ -209,10 +157,7 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
 
     out = Path(output_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    data = load_data(base.data, data_dir=base.data_dir, text_column=base.text_column,
-                     label_column=base.label_column, val_fraction=base.val_fraction,
-                     test_fraction=base.test_fraction, seed=base.seed, max_train_samples=base.max_train_samples,
-                     max_eval_samples=base.max_eval_samples)
+    data = load_base_data(base)
     linear = linear_layer_names(base.model) if targets else []
     plan: list[tuple[str, TrainConfig, str | None, int | None, int | None]] = []
     for t in targets:
@@ -228,7 +173,7 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
     for i, (name, cfg, t, r, adapted) in enumerate(plan, 1):
         cfg.validate()
         path = Path(cfg.output_dir)
-        if not overwrite and _reusable(path, cfg):
+        if not overwrite and reusable_run(path, cfg):
             log.info("sweep %d/%d: %s already trained, reusing %s", i, len(plan), name, path)
             run = open_run(path)
         else:
@@ -244,21 +189,15 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
                    "test_rows": len(data.splits["test"])},
         "ranks": ranks, "targets": targets, "baselines": baselines, "rows": rows, "hardware": hardware(),
     }
-    table = markdown_table(rows)
+    table = markdown_table(rows, COLUMNS, missing="-")
     hw = result["hardware"]
-    write_text_atomic(out / "sweep.md", f"# Parameter-efficiency sweep: {base.model} on {data.name}\n\n{table}\n\n"
-                      f"Same data split ({result['budget']['train_rows']} training rows), seed {base.seed} and budget "
-                      f"({base.epochs:g} epochs, batch {base.batch_size}) for every row; LoRA alpha = "
-                      f"{'2 r' if base.lora_alpha is None else base.lora_alpha}. Hardware: {hw['cpu']} "
-                      f"({hw['cpu_cores']} cores){', GPU ' + hw['gpu'] if hw.get('gpu') else ''}.\n\n"
-                      "![accuracy vs trainable parameters](accuracy_vs_params.png)\n"
-                      "![time per epoch vs trainable parameters](epoch_time_vs_params.png)\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(out / "sweep.csv", buf.getvalue())
-    write_json_atomic(out / "sweep.json", result)
+    write_tables(out, "sweep", f"# Parameter-efficiency sweep: {base.model} on {data.name}\n\n{table}\n\n"
+                 f"Same data split ({result['budget']['train_rows']} training rows), seed {base.seed} and budget "
+                 f"({base.epochs:g} epochs, batch {base.batch_size}) for every row; LoRA alpha = "
+                 f"{'2 r' if base.lora_alpha is None else base.lora_alpha}. Hardware: {hw['cpu']} "
+                 f"({hw['cpu_cores']} cores){', GPU ' + hw['gpu'] if hw.get('gpu') else ''}.\n\n"
+                 "![accuracy vs trainable parameters](accuracy_vs_params.png)\n"
+                 "![time per epoch vs trainable parameters](epoch_time_vs_params.png)\n", result)
     _plot(rows, "test_accuracy", "test accuracy", "accuracy vs trainable parameters", out / "accuracy_vs_params.png")
     _plot(rows, "epoch_seconds", "seconds per training epoch", "training time vs trainable parameters",
           out / "epoch_time_vs_params.png")

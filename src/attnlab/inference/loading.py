@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from attnlab.errors import UserError
 from attnlab.models import load_pretrained, resolve_model
@@ -63,6 +63,8 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
     require_safetensors(run)
     # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
     extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
+    text2text = run.config.get("task") == "text2text"  # a seq2seq model that writes the label word
+    auto = AutoModelForSeq2SeqLM if text2text else AutoModelForSequenceClassification
     if attn_implementation:
         extra["attn_implementation"] = attn_implementation
     try:
@@ -70,29 +72,30 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
         if run.is_adapter:
             from peft import PeftModel
 
-            base_kw = dict(num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                           label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+            base_kw = extra if text2text else dict(
+                num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
+                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
             resolved = resolve_model(base_model_ref(run))
             if run.config.get("quantization"):  # qlora: the base re-quantized as in training
                 from attnlab.training.methods.qlora import load_base
 
-                base = load_base(AutoModelForSequenceClassification.from_pretrained, resolved, merge=merge, **base_kw)
+                base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
             else:
-                base = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolved, **base_kw)
+                base = load_pretrained(auto.from_pretrained, resolved, **base_kw)
             model = PeftModel.from_pretrained(base, run.model_dir)
             if merge:
                 model = model.merge_and_unload()
         else:
             import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
 
-            model = AutoModelForSequenceClassification.from_pretrained(run.model_dir, use_safetensors=True, **extra)
+            model = auto.from_pretrained(run.model_dir, use_safetensors=True, **extra)
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # corrupted or incomplete weights
         if "mismatched" in str(exc) or "size mismatch" in str(exc):
             raise UserError(f"the run's weights do not fit the {len(run.labels)} labels in labels.json",
                             where=str(run.path), fix="the run directory is inconsistent: re-run training") from None
         raise UserError(f"could not load the model in the run: {str(exc).splitlines()[0][:200]}",
                         where=str(run.model_dir), fix="re-run training into a fresh --output-dir") from None
-    if model.config.num_labels != len(run.labels):
+    if not text2text and model.config.num_labels != len(run.labels):
         raise UserError(f"model has {model.config.num_labels} outputs but labels.json lists {len(run.labels)}",
                         where=str(run.path), fix="the run directory is inconsistent: re-run training")
     model.eval()

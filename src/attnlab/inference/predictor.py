@@ -93,9 +93,16 @@ class Predictor:
         self.left_pad = getattr(tokenizer, "padding_side", "right") == "left"
 
     @classmethod
-    def from_run(cls, run_dir: str | Path | Run, *, merge: bool = True, **kwargs: Any) -> Predictor:
+    def from_run(cls, run_dir: str | Path | Run, *, merge: bool = True, attn_implementation: str | None = None,
+                 **kwargs: Any) -> Predictor:
+        """Load a finished run. ``attn_implementation`` (e.g. ``"eager"`` or ``"sdpa"``) picks the
+        transformers attention kernel; ``None`` keeps the model's default (docs/speed.md compares them)."""
         run = run_dir if isinstance(run_dir, Run) else open_run(run_dir)
-        model, tokenizer = load_run_model(run, merge=merge)
+        if run.config.get("task") == "text2text" and cls is Predictor:  # scores the label words instead
+            from attnlab.inference.text2text import Text2TextPredictor
+
+            cls = Text2TextPredictor
+        model, tokenizer = load_run_model(run, merge=merge, attn_implementation=attn_implementation)
         max_length = int(run.config.get("max_length", 128))
         return cls(model, tokenizer, run.labels, max_length=max_length, run=run, **kwargs)
 

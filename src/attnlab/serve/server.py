@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,26 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def steady_malloc(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Keep a long-running server's memory flat on glibc (Linux): fix malloc's mmap threshold.
+
+    glibc raises that threshold each time a large block is freed, so the tensors of later batches
+    (every batch a different shape) are carved out of the heap instead of mapped and unmapped; the
+    heap fragments and the resident memory creeps up by tens of MiB per thousand requests
+    (benchmarks/serve_load.py measures it). A fixed threshold stops that. Does nothing if
+    ``MALLOC_MMAP_THRESHOLD_`` is set or the C library is not glibc; returns whether it was set."""
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        ok = bool(libc.mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    log.debug("malloc mmap threshold fixed at %d bytes: %s", threshold, ok)
+    return ok
 
 
 def serve(runs: Sequence[str | Path] = (), *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, chat: bool = True,
@@ -20,6 +43,7 @@ def serve(runs: Sequence[str | Path] = (), *, host: str = DEFAULT_HOST, port: in
 
     from attnlab.serve.api import create_app
 
+    steady_malloc()
     if num_threads:
         import torch
 

@@ -13,6 +13,8 @@ import yaml
 
 from attnlab.errors import UserError
 
+TASKS = ("classification", "text2text")
+
 
 @dataclass
 class TrainConfig:
@@ -22,6 +24,7 @@ class TrainConfig:
     data: str = "movie-snippets"  # a named data set, a file, or a folder of split files
     model: str = "minilm-l6"  # a registered name, a local HF folder, or a hub id
     method: str = "lora"  # full | lora | head (and any registered method)
+    task: str = "classification"  # classification (a head on the model) | text2text (a seq2seq model writes the label)
     output_dir: str = "runs/run"
     # data
     data_dir: str | None = None  # folder for named data sets that need one (sst2)
@@ -32,6 +35,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     max_length: int = 128  # tokens; longer texts are truncated
+    text_prefix: str | None = None  # text2text only: put before every input, e.g. "sst2 sentence: "
     # optimisation
     epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -124,6 +128,8 @@ class TrainConfig:
             raise bad("weight_decay", "negative", "pass e.g. 0.01")
         if self.max_length > 8192:
             raise bad("max_length", f"{self.max_length} is too large", "pass at most 8192 (512 for BERT)")
+        if self.task not in TASKS:
+            raise bad("task", f"'{self.task}' is not one of {', '.join(TASKS)}", "pick one of those")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise bad("precision", f"'{self.precision}' is not one of auto, bf16, fp32", "pick one of those")
         if self.lora_alpha is not None and (isinstance(self.lora_alpha, bool) or self.lora_alpha <= 0):

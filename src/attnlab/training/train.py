@@ -33,12 +33,12 @@ from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
 from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
-from attnlab.models import load_pretrained, resolve_model, suggested_learning_rate
-from attnlab.training import rundir
+from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
+from attnlab.training import rundir, text2text
 from attnlab.training.callbacks import HistoryCallback, InterruptCallback, TimingCallback, TrainingInterrupted
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
-from attnlab.training.methods import base_weight_memory, count_params, get_method
+from attnlab.training.methods import Method, base_weight_memory, count_params, get_method
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,106 @@ def tokenize(ds: TextDataset, tokenizer: Any, max_length: int):
         return enc
 
     return ds.splits.map(encode, batched=True, remove_columns=["text"], desc="tokenizing")
+
+
+def load_config_data(cfg: TrainConfig) -> TextDataset:
+    """The data set ``cfg`` names, split and subsampled as its settings say."""
+    return load_data(
+        cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
+        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
+
+
+def encode_splits(ds: TextDataset, tokenizer: Any, max_length: int, task: str = "classification",
+                  prefix: str | None = None):
+    """Tokenized splits (with a ``length`` column); validation and test sorted longest first.
+    ``task="text2text"``: the label words become decoder targets (training/text2text.py)."""
+    encoded = (text2text.tokenize(ds, tokenizer, max_length, prefix or "") if task == "text2text"
+               else tokenize(ds, tokenizer, max_length))
+    for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
+        encoded[split] = encoded[split].sort("length", reverse=True)
+    return encoded
+
+
+def default_learning_rate(cfg: TrainConfig, resolved: ResolvedModel, method: Method) -> float:
+    """``cfg.learning_rate``, else the model registry's rate for the method, else the method's default."""
+    return cfg.learning_rate or suggested_learning_rate(resolved, method.name) or method.learning_rate
+
+
+def load_model(cfg: TrainConfig, resolved: ResolvedModel, ds: TextDataset, tokenizer: Any, method: Method):
+    """A freshly loaded sequence classifier for ``ds``'s labels, prepared by ``method`` (adapters
+    added, layers frozen): the model Trainer trains. For text2text, the seq2seq model itself."""
+    if cfg.task == "text2text":
+        return method.prepare(text2text.load_model(resolved, method, cfg), cfg)
+    labels = ds.labels
+    model = load_pretrained(
+        AutoModelForSequenceClassification.from_pretrained, resolved,
+        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=ds.label2id,
+        ignore_mismatched_sizes=True, **({"dtype": torch.float32} | method.load_kwargs(cfg)))
+    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return method.prepare(model, cfg)
+
+
+def metrics_function(labels: list[str]):
+    """Trainer's ``compute_metrics``: accuracy and macro-F1 of the argmax predictions."""
+
+    def compute_metrics(pred) -> dict[str, float]:
+        preds = np.asarray(pred.predictions).argmax(-1)
+        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+    return compute_metrics
+
+
+def training_arguments(cfg: TrainConfig, output_dir: Path, *, learning_rate: float, precision: str,
+                       dev: torch.device, method: Method, run_name: str, progress: bool = True,
+                       **overrides: Any) -> TrainingArguments:
+    """``TrainingArguments`` for ``cfg``; ``overrides`` replace any of them (``attnlab tune`` turns
+    checkpointing off inside its trials)."""
+    by_steps = cfg.eval_every_steps is not None
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy="steps" if by_steps else "epoch",
+        save_strategy="steps" if by_steps else "epoch",
+        eval_steps=cfg.eval_every_steps,
+        save_steps=cfg.eval_every_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=cfg.metric_for_best_model,
+        greater_is_better=cfg.metric_for_best_model != "loss",
+        logging_steps=cfg.logging_steps,
+        bf16=precision == "bf16",
+        use_cpu=dev.type == "cpu",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        length_column_name="length",
+        report_to=cfg.report_to or "none",
+        run_name=run_name,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        label_names=["labels"],
+        ddp_find_unused_parameters=False if method.is_adapter or method.name == "head" else None,
+        torch_compile=cfg.torch_compile,
+        **({"optim": cfg.optim} if cfg.optim else {}),
+    )
+    return TrainingArguments(**(kwargs | overrides))
+
+
+def _logits_only(logits, labels):
+    """Keep only the logits from a model output tuple: encoder-decoders (T5ForSequenceClassification)
+    also return their encoder's hidden states, which would not stack across batches."""
+    return logits[0] if isinstance(logits, tuple) else logits
 
 
 def _peak_rss_bytes() -> int:
@@ -109,6 +209,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     the run directory and returns it, the other ranks return ``None``. ``callbacks`` are extra
     Trainer callbacks (e.g. a benchmark's clock)."""
     method = get_method(cfg.method)
+    if cfg.task == "text2text":
+        text2text.check(cfg)  # an encoder-only model or a head method fails here, before any loading
     out = Path(cfg.output_dir).expanduser()
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
@@ -116,27 +218,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     runtime.set_num_threads(cfg.num_threads)
     set_seed(cfg.seed)
 
-    dataset = data or load_data(
-        cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
-        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
+    dataset = data or load_config_data(cfg)
     resolved = resolve_model(cfg.model)
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
     summary = dataset.summary(tokenizer)
     labels = dataset.labels
-    encoded = tokenize(dataset, tokenizer, cfg.max_length)
-    for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
-        encoded[split] = encoded[split].sort("length", reverse=True)
+    encoded = encode_splits(dataset, tokenizer, cfg.max_length, cfg.task, cfg.text_prefix)
 
     dev = runtime.device()
     precision = runtime.resolve_precision(cfg.precision, dev)
-    model = load_pretrained(
-        AutoModelForSequenceClassification.from_pretrained, resolved,
-        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=dataset.label2id,
-        ignore_mismatched_sizes=True, **({"dtype": torch.float32} | method.load_kwargs(cfg)))
-    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    model = method.prepare(model, cfg)
+    model = load_model(cfg, resolved, dataset, tokenizer, method)
     trainable, total = count_params(model)
     log.info("%s on %s: %d of %d parameters trainable (%.2f%%), precision %s, device %s",
              method.name, resolved.name, trainable, total, 100 * trainable / total, precision, dev)
@@ -145,59 +236,25 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     history_path = out / rundir.HISTORY
     if is_main and not resume and history_path.exists():
         history_path.unlink()
-    by_steps = cfg.eval_every_steps is not None
-    greater = cfg.metric_for_best_model != "loss"
-    args = TrainingArguments(
-        output_dir=str(out / rundir.CHECKPOINTS),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=cfg.learning_rate or suggested_learning_rate(resolved, method.name) or method.learning_rate,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler,
-        eval_strategy="steps" if by_steps else "epoch",
-        save_strategy="steps" if by_steps else "epoch",
-        eval_steps=cfg.eval_every_steps,
-        save_steps=cfg.eval_every_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=cfg.metric_for_best_model,
-        greater_is_better=greater,
-        logging_steps=cfg.logging_steps,
-        bf16=precision == "bf16",
-        use_cpu=dev.type == "cpu",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        length_column_name="length",
-        report_to=cfg.report_to or "none",
-        run_name=cfg.run_name or out.name,
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        label_names=["labels"],
-        ddp_find_unused_parameters=False if method.is_adapter or method.name == "head" else None,
-        torch_compile=cfg.torch_compile,
-        **({"optim": cfg.optim} if cfg.optim else {}),
-    )
+    args = training_arguments(cfg, out / rundir.CHECKPOINTS, learning_rate=default_learning_rate(cfg, resolved, method),
+                              precision=precision, dev=dev, method=method, run_name=cfg.run_name or out.name,
+                              progress=progress)
     timing = TimingCallback()
     interrupt = InterruptCallback()
     callbacks = [timing, HistoryCallback(history_path, is_main), interrupt, *(callbacks or [])]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
 
-    def compute_metrics(pred) -> dict[str, float]:
-        preds = np.asarray(pred.predictions).argmax(-1)
-        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-
-    trainer = Trainer(
-        model=model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"].remove_columns(["length"]),
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
+    trainer_cls, collator = (text2text.trainer_parts(tokenizer, labels, cfg.pad_to_multiple_of)
+                             if cfg.task == "text2text" else
+                             (Trainer, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)))
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"].remove_columns(["length"]),
+        data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=compute_metrics, callbacks=callbacks)
+        compute_metrics=metrics_function(labels), callbacks=callbacks,
+        preprocess_logits_for_metrics=_logits_only)
     start = time.perf_counter()
     checkpoint = rundir.last_checkpoint(out) if resume else None
     if checkpoint is not None:
@@ -217,6 +274,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     test = _eval_split(trainer, encoded["test"], labels)
     if not trainer.is_world_process_zero():
         return None
+    if cfg.task == "text2text":  # free generation too, beside the label scoring
+        for m, split in ((validation, "validation"), (test, "test")):
+            m["generation_exact_match"] = text2text.generation_exact_match(trainer.model, tokenizer, encoded[split],
+                                                                           cfg.eval_batch_size)
 
     _save_model(trainer, tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
     rundir.write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
@@ -232,6 +293,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     metrics = {
         "run": out.name,
         "method": method.name,
+        "task": cfg.task,
+        **({"text2text": text2text.describe(tokenizer, labels, cfg.text_prefix or "")} if cfg.task == "text2text"
+           else {}),
         "model": resolved.name,
         "model_path": resolved.path,
         "data": dataset.name,

@@ -8,7 +8,7 @@ from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
 
 from attnlab.errors import UserError
-from attnlab.training.methods.base import Method
+from attnlab.training.methods.base import Method, is_head_param
 
 
 def lora_config(cfg, task_type: TaskType = TaskType.SEQ_CLS) -> LoraConfig:
@@ -23,9 +23,23 @@ def lora_config(cfg, task_type: TaskType = TaskType.SEQ_CLS) -> LoraConfig:
     )
 
 
+def encoder_linears(model: nn.Module) -> list[str]:
+    """"all-linear" for a classifier: every linear layer outside the classification head, by full name.
+    PEFT's shorthand leaves out only a head module named ``classifier`` or ``score``, so DistilBERT's
+    ``pre_classifier`` and RoBERTa's ``classifier.dense``/``out_proj`` would get adapters inside the
+    head that trains in full (DistilBERT: an error, as ``pre_classifier`` ends in ``classifier``)."""
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and not is_head_param(f"{n}.weight")]
+
+
 def prepare(model: nn.Module, cfg) -> nn.Module:
+    # text2text (a seq2seq model writes the label): "all-linear" then means every attention and
+    # feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or wi_0/wi_1/wo), not lm_head
+    task = TaskType.SEQ_2_SEQ_LM if getattr(cfg, "task", None) == "text2text" else TaskType.SEQ_CLS
+    config = lora_config(cfg, task)
+    if task == TaskType.SEQ_CLS and config.target_modules == "all-linear":
+        config.target_modules = encoder_linears(model)
     try:
-        return get_peft_model(model, lora_config(cfg))
+        return get_peft_model(model, config)
     except ValueError as exc:
         raise UserError(f"LoRA could not be applied: {str(exc).splitlines()[0]}", where="--lora-targets",
                         fix="name linear layers of this model, e.g. query,value") from None

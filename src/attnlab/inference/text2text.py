@@ -1,0 +1,42 @@
+"""Prediction for a text2text run (``--task text2text``): the seq2seq model scores each label word.
+
+:class:`Text2TextPredictor` is a :class:`~attnlab.inference.Predictor` whose "logits" are the
+log-likelihoods of the K label token sequences (``training/text2text.py``), so the softmax over
+them, batching, sorting by length and merging work as for a classifier. ``Predictor.from_run``
+picks it for a text2text run; ``attnlab predict``/``evaluate``/``attnlab.load`` need nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from attnlab import runtime
+from attnlab.inference.predictor import Predictor
+from attnlab.training.text2text import label_log_likelihoods, label_targets, targets_tensor
+
+
+class Text2TextPredictor(Predictor):
+    """Class probabilities from a seq2seq model: softmax over each label word's log-likelihood.
+
+    Args:
+        prefix: put before every text, as in training (default: the run's ``text_prefix``).
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, prefix: str | None = None,
+                 **kwargs: Any):
+        super().__init__(model, tokenizer, labels, **kwargs)
+        if prefix is None and self.run is not None:
+            prefix = self.run.config.get("text_prefix")
+        self.prefix = prefix or ""
+        self.targets = targets_tensor(label_targets(tokenizer, labels)).to(self.device)  # (K, L)
+
+    def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with runtime.autocast(self.precision, self.device):
+            return label_log_likelihoods(self.model, batch["input_ids"], batch["attention_mask"], self.targets)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return super().predict_proba([self.prefix + t for t in self._check(texts)])

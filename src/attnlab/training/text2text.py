@@ -1,0 +1,181 @@
+"""Text-to-text classification: a seq2seq model (T5, BART, ...) learns to *write* the label word.
+
+The framing of T5 (Raffel et al., 2020): the input ``"sst2 sentence: a gorgeous, moving film"``
+has the target ``"positive"``, the label's name from ``labels.json``. Training is ordinary
+teacher-forced cross-entropy on the target's tokens (``DataCollatorForSeq2Seq`` pads them with -100).
+
+Evaluation and prediction do not generate free text. They **score every label**: the
+log-likelihood of each label's token sequence given the input, teacher-forced, summed over its
+tokens (end-of-sequence included), and take the argmax. A prediction is therefore always one of
+the labels, and a softmax over the K scores gives class probabilities, so accuracy, macro-F1,
+``predict`` and ``evaluate`` read exactly as for a classifier. The encoder runs once per text; the
+decoder once per (text, label) pair. Free generation is reported beside it, once, at the end of
+training (``generation_exact_match``: greedy output equals the label word).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Trainer
+from transformers.modeling_outputs import BaseModelOutput
+
+from attnlab.errors import UserError
+from attnlab.models import ResolvedModel, load_pretrained, resolve_model
+from attnlab.training.config import TASKS
+
+METHODS = ("full", "lora")  # PEFT task type SEQ_2_SEQ_LM for lora (methods/lora.py)
+IGNORE = -100  # label padding that the loss skips
+
+
+def check(cfg) -> ResolvedModel:
+    """One-line UserErrors for a method or model text2text cannot use, before data or weights load."""
+    if cfg.method not in METHODS:
+        raise UserError(f"method '{cfg.method}' does not apply to text2text", where="--method",
+                        fix=f"pass --method {' or '.join(METHODS)} with --task text2text")
+    resolved = resolve_model(cfg.model)
+    config = load_pretrained(AutoConfig.from_pretrained, resolved)
+    if not getattr(config, "is_encoder_decoder", False):
+        raise UserError(f"model {resolved.name} is not an encoder-decoder; text2text needs a seq2seq model such as "
+                        "t5-small", where="--model", fix="pass a seq2seq model (t5-small, a T5 folder), or drop "
+                        "--task text2text")
+    return resolved
+
+
+def load_model(resolved: ResolvedModel, method, cfg) -> torch.nn.Module:
+    """The seq2seq model with its language-model head: the label words are written with it."""
+    return load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, resolved,
+                           **({"dtype": torch.float32} | method.load_kwargs(cfg)))
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+def label_targets(tokenizer: Any, labels: list[str]) -> list[list[int]]:
+    """Each label name as the token ids the decoder must write (with the tokenizer's end token)."""
+    ids = [list(x) for x in tokenizer(text_target=list(labels))["input_ids"]]
+    seen: dict[tuple[int, ...], str] = {}
+    for name, seq in zip(labels, ids, strict=True):
+        if tuple(seq) in seen:
+            raise UserError(f"labels '{seen[tuple(seq)]}' and '{name}' tokenize to the same target", where="labels",
+                            fix="rename the labels in the data so that their words differ")
+        seen[tuple(seq)] = name
+    return ids
+
+
+def targets_tensor(targets: list[list[int]]) -> torch.Tensor:
+    """(K, L) label token ids, right-padded with -100."""
+    width = max(len(t) for t in targets)
+    return torch.tensor([t + [IGNORE] * (width - len(t)) for t in targets], dtype=torch.long)
+
+
+def describe(tokenizer: Any, labels: list[str], prefix: str) -> dict[str, Any]:
+    """What a text2text run's metrics.json records: the prefix and each label's target tokens."""
+    targets = label_targets(tokenizer, labels)
+    return {"prefix": prefix, "scoring": "sum of the label tokens' log-probabilities (teacher-forced), argmax",
+            "label_tokens": {n: tokenizer.convert_ids_to_tokens(t) for n, t in zip(labels, targets, strict=True)}}
+
+
+def tokenize(ds, tokenizer: Any, max_length: int, prefix: str = ""):
+    """``text`` -> ``input_ids`` (prefixed, truncated), ``label`` -> ``labels`` (the label word's ids)."""
+    targets = label_targets(tokenizer, ds.labels)
+
+    def encode(batch):
+        enc = tokenizer([prefix + t for t in batch["text"]], truncation=True, max_length=max_length,
+                        return_token_type_ids=False)
+        enc["labels"] = [targets[i] for i in batch["label"]]
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return ds.splits.map(encode, batched=True, remove_columns=["text", "label"], desc="tokenizing")
+
+
+def collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> DataCollatorForSeq2Seq:
+    return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def trainer_parts(tokenizer: Any, labels: list[str], pad_to_multiple_of: int | None = None):
+    """(Trainer class, data collator) for ``train``: a :class:`LabelScoringTrainer` that knows the
+    label targets, and a collator that pads targets with -100."""
+    targets = targets_tensor(label_targets(tokenizer, labels))
+    return functools.partial(LabelScoringTrainer, targets=targets), collator(tokenizer, pad_to_multiple_of)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+def label_log_likelihoods(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          targets: torch.Tensor) -> torch.Tensor:
+    """(B, K): log p(label k's tokens | text b), teacher-forced, summed over the label's tokens.
+
+    ``targets`` is (K, L) padded with -100 (:func:`targets_tensor`). The encoder runs once per text;
+    each text's encoding is then repeated for the K labels and the decoder scores all B*K pairs in
+    one batch (``labels=`` makes the model build its own shifted decoder inputs)."""
+    b, k = input_ids.shape[0], targets.shape[0]
+    encoder = getattr(model, "module", model).get_encoder()  # under DDP the model is wrapped
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, D)
+    labels = targets.to(input_ids.device).repeat(b, 1)  # (B*K, L): text b's rows are b*K .. b*K+K-1
+    out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(k, 0)),
+                attention_mask=attention_mask.repeat_interleave(k, 0), labels=labels)
+    logp = out.logits.float().log_softmax(-1)  # (B*K, L, V)
+    token_ll = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # (B*K, L)
+    return (token_ll * (labels != IGNORE)).sum(-1).view(b, k)
+
+
+def class_ids(labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) the class of each padded target row: the label whose token sequence it is (targets are
+    distinct, :func:`label_targets` checks)."""
+    width = max(labels.shape[1], targets.shape[1])
+    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=IGNORE)  # noqa: E731
+    match = (pad(labels)[:, None, :] == pad(targets.to(labels.device))[None]).all(-1)  # (B, K)
+    if not bool(match.any(-1).all()):
+        raise ValueError("an evaluation target is not one of the label sequences")
+    return match.long().argmax(-1)
+
+
+class LabelScoringTrainer(Trainer):
+    """HF Trainer whose evaluation scores the labels: ``predictions`` are the (N, K) label
+    log-likelihoods and ``label_ids`` the class ids, so the classification metrics (argmax) apply
+    unchanged. Training is Trainer's own loop."""
+
+    def __init__(self, *args: Any, targets: torch.Tensor, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.targets = targets
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        targets = self.targets.to(inputs["input_ids"].device)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            scores = label_log_likelihoods(model, inputs["input_ids"], inputs["attention_mask"], targets)
+        cls = class_ids(inputs["labels"], targets)
+        # the true labels' scores give the usual loss: mean cross-entropy per target token
+        loss = -scores.gather(1, cls[:, None]).sum() / (inputs["labels"] != IGNORE).sum()
+        if prediction_loss_only:
+            return loss.detach(), None, None
+        return loss.detach(), scores.detach(), cls
+
+
+@torch.no_grad()
+def generation_exact_match(model: torch.nn.Module, tokenizer: Any, split, batch_size: int = 64) -> float:
+    """Share of ``split`` (tokenized by :func:`tokenize`) whose greedy generation, decoded, equals
+    its target word: free generation, the way T5 is usually read out (scoring never needs it)."""
+    model.eval()
+    device = next(model.parameters()).device
+    pad = collator(tokenizer)
+    rows = split.remove_columns([c for c in split.column_names if c not in ("input_ids", "attention_mask", "labels")])
+    max_new = max(len(x) for x in rows["labels"]) + 1
+    hits = 0
+    for start in range(0, len(rows), batch_size):
+        batch = pad([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
+        gen = model.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                             max_new_tokens=max_new, do_sample=False, num_beams=1)
+        want = batch["labels"].masked_fill(batch["labels"] == IGNORE, tokenizer.pad_token_id or 0)
+        got = tokenizer.batch_decode(gen, skip_special_tokens=True)
+        hits += sum(g.strip() == w.strip() for g, w in zip(got, tokenizer.batch_decode(want, skip_special_tokens=True),
+                                                            strict=True))
+    return hits / len(rows) if len(rows) else float("nan")
+
+
+__all__ = ["METHODS", "TASKS", "LabelScoringTrainer", "check", "class_ids", "collator", "describe",
+           "generation_exact_match", "label_log_likelihoods", "label_targets", "load_model", "targets_tensor",
+           "tokenize", "trainer_parts"]
