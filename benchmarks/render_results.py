@@ -30,7 +30,7 @@ OUT_MD = REPO / "docs" / "results.md"
 IMG_DIR = REPO / "docs" / "img" / "results"
 SCRIPT = "benchmarks/render_results.py"
 META_KEYS = ("benchmark", "date", "command", "hardware", "versions", "settings", "note", "notes", "valid_rows",
-             "source")
+             "source", "load_average")
 LABEL_KEYS = ("model", "method", "name", "config", "variant", "backend", "precision_mode", "rank", "r", "targets",
               "concurrency", "batch_size")
 QUALITY_KEYS = ("test_accuracy", "validation_accuracy", "accuracy", "test_macro_f1", "macro_f1")
@@ -296,6 +296,9 @@ def render_file(bench: Benchmark, path: Path, payload: dict[str, Any] | str, img
         facts.append(f"- **Source:** `{payload['source']}`")
     if versions(payload):
         facts.append(f"- **Libraries:** {versions(payload)}")
+    load = payload.get("load_average")
+    if isinstance(load, list) and load:
+        facts.append("- **Load average (1, 5, 15 min) at the end:** " + ", ".join(f"{x:.2f}" for x in load))
     facts.append(f"- **Data:** `{rel_json}`")
     out.append("\n".join(facts) + "\n")
     notes = payload.get("note") or payload.get("notes")

@@ -9,8 +9,9 @@ timeout (``--timeout`` per request), a connection error, a body that is not JSON
 exactly one result carrying a label of the run; requests not sent before the overall deadline
 (``--deadline``) fail too. The server process's resident memory (RSS) is sampled every
 ``--rss-interval`` seconds: memory is **flat** when the median RSS of the second half of the load
-is at most ``--max-rss-growth-mib`` above the median of the first half (a leak of 64 KiB per
-request would exceed the default 32 MiB over 1,000 requests).
+is at most ``--max-rss-growth-mib`` above the median of the first half (the two medians are about
+half the requests apart: a leak of 100 KiB per request, ~49 MiB over 500 requests, breaks the
+default 32 MiB). RSS is also recorded after every tenth of the requests.
 
 Prints a table, writes ``benchmarks/results/serve_load.json`` and exits 1 if any request failed or
 memory was not flat.

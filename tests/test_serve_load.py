@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -75,10 +76,22 @@ def test_reliability_section_reads_the_result_file(tmp_path, monkeypatch):
               "duration_s": 18.0, "p50_ms": 300.0, "p90_ms": 400.0, "p99_ms": 600.0, "max_ms": 700.0,
               "server_p50_ms": 250.0, "server_p99_ms": 500.0, "rss_mib_idle": 300.0, "rss_mib_start": 500.0,
               "rss_mib_end": 501.0, "rss_mib_max": 505.0, "rss_growth_mib": 0.5, "memory_flat": True,
-              "memory_rule": "the rule"}
+              "memory_rule": "the rule", "rss_mib_by_requests": {"0": 500.0, "500": 500.4, "1000": 501.0},
+              "failure_examples": {}}
     (tmp_path / "serve_load.json").write_text(json.dumps(result))
     monkeypatch.setattr(gen, "SERVE_JSON", tmp_path / "serve_load.json")
     md = gen._serve_load_md()
     for needle in ("1,000 from 20 concurrent clients", "**0**", "55.5 requests/s", "300 / 400 / 600 / 700 ms",
-                   "+0.5 MiB: flat", "2026-01-01", "`serve_load.py`", "X, 2 cores"):
+                   "+0.5 MiB: flat", "2026-01-01", "`serve_load.py`", "X, 2 cores", "after 0, 500, ..., 1,000 requests",
+                   "500 → 500 → 501 MiB"):
         assert needle in md, needle
+
+
+def test_steady_malloc_fixes_the_threshold_unless_told_otherwise(monkeypatch):
+    from attnlab.serve.server import steady_malloc
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert steady_malloc() is False  # the user's setting wins
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert steady_malloc() is True

@@ -88,19 +88,28 @@ def _serve_load_md() -> str:
                                                                           "rss_mib_end", "rss_mib_max")),
             ("memory growth, second half of the load vs first", f"{r['rss_growth_mib']:+.1f} MiB: {flat} "
                                                                 f"({r.get('memory_rule', '')})")]
+    by_requests = r.get("rss_mib_by_requests") or {}
+    if by_requests:
+        counts = [int(k) for k in by_requests]
+        step = f"{counts[0]:,}, {counts[1]:,}, ..., {counts[-1]:,}" if len(counts) > 2 else ", ".join(map(str, counts))
+        rows.append((f"server memory after {step} requests", " → ".join(f"{v:,.0f}" for v in by_requests.values())
+                     + " MiB"))
+    for why, text in (r.get("failure_examples") or {}).items():
+        rows.append((f"first failure: {why}", f"`{text}`" if text else "-"))
     machine = ", ".join(str(x) for x in (hw.get("gpu"), hw.get("cpu"), hw.get("cpu_cores") and
                                          f"{hw['cpu_cores']} cores", hw.get("memory_gib") and
                                          f"{hw['memory_gib']} GiB RAM") if x) or "not recorded"
     if s.get("load_average_1m") is not None:
         machine += f" (load average {s['load_average_1m']:g} during the test)"
     threads = s.get("server_threads")
-    served = f"{s.get('method', '?')} run of {s.get('model', '?')}" + (
+    served = f"`{s.get('method', '?')}` run of `{s.get('model', '?')}`" + (
         f" ({threads} torch thread{'' if threads == 1 else 's'})" if threads else "")
     note = f'\n!!! note "Note recorded with the result"\n    {r["note"]}\n' if r.get("note") else ""
     return (banner(SCRIPT)
             + f"`benchmarks/serve_load.py` starts `attnlab serve` (REST API only) on 127.0.0.1 with a {served}, "
             f"and sends `{s.get('endpoint', 'POST /v1/classify')}` requests with one SST-2 validation sentence each "
-            f"({s.get('sentence_chars', '?')} characters). A request fails on a status other than 200, a timeout "
+            f"({s.get('sentence_chars_min', '?')} to {s.get('sentence_chars_max', '?')} characters, median "
+            f"{s.get('sentence_chars_median', '?')}). A request fails on a status other than 200, a timeout "
             f"({s.get('timeout_s', '?'):g} s), a connection error or a malformed answer; the script exits 1 if one "
             "does or if the server's memory grows.\n\n"
             + md_table(["measured", "value"], rows)
