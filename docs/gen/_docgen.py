@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import logging
 import os
 import sys
@@ -114,3 +115,33 @@ def run_main(script: str, render: Callable[[], dict[Path, str]], figures: Callab
     for path in written:
         print(f"wrote {rel(path)}")
     return 0
+
+
+# -- benchmark results (the generators that render benchmarks/results/*.json share these) -------
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def load_result(name: str) -> dict[str, Any] | None:
+    """``benchmarks/results/<name>.json``, or None when that benchmark has not been run."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def fmt(value: Any, spec: str, suffix: str = "") -> str:
+    """``value`` formatted with ``spec`` (and ``suffix``), or "n/a" when it is missing."""
+    return "n/a" if value is None else f"{format(value, spec)}{suffix}"
+
+
+def measured_on(res: dict[str, Any]) -> str:
+    """The italic line above a results table: machine, date, library versions and the command."""
+    hw, v = res.get("hardware", {}), res.get("versions", {})
+    where = hw.get("gpu") or f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('cpu_capability', '?')})"
+    return (f"*Measured on {where}, {res.get('date', '?')}, torch {v.get('torch', '?')}, "
+            f"transformers {v.get('transformers', '?')}, peft {v.get('peft', '?')}: "
+            f"`python benchmarks/{res.get('command', '?')}`.*\n")
+
+
+def not_measured(command: str, script: str) -> str:
+    """An admonition naming the command that produces a missing result."""
+    return f'!!! note "Not measured yet"\n    Run `{command}` (then `python {script}`) to fill this in.\n'

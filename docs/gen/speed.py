@@ -15,56 +15,32 @@ A result that does not exist yet renders as a note naming the command that produ
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, REPO, banner, md_table, run_main
+from _docgen import GEN, banner, fmt, load_result, md_table, measured_on, not_measured, run_main
 
 SCRIPT = "docs/gen/speed.py"
-RESULTS = REPO / "benchmarks" / "results"
 TRAIN_MD, ABLATION_MD, INFER_MD = GEN / "speed_train.md", GEN / "speed_ablation.md", GEN / "speed_infer.md"
 TARGETS_MD = GEN / "speed_targets.md"
 
 
-def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _f(value: Any, spec: str, suffix: str = "") -> str:
-    if value is None:
-        return "n/a"
-    return f"{format(value, spec)}{suffix}"
-
-
-def _machine(res: dict[str, Any]) -> str:
-    hw, v = res.get("hardware", {}), res.get("versions", {})
-    where = hw.get("gpu") or f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('cpu_capability', '?')})"
-    return (f"*Measured on {where}, {res.get('date', '?')}, torch {v.get('torch', '?')}, "
-            f"transformers {v.get('transformers', '?')}: `python benchmarks/{res.get('command', '?')}`.*\n")
-
-
-def _missing(command: str) -> str:
-    return f'!!! note "Not measured yet"\n    Run `{command}` (then `python {SCRIPT}`) to fill this in.\n'
-
-
 def render_train(res: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/train_speed.py")
+        return not_measured("python benchmarks/train_speed.py", SCRIPT)
     s = res["settings"]
-    rows = [(r["name"], r["batch_size"], _f(r["epoch_seconds"], ".1f"), _f(r["tokens_per_second"], ",.0f"),
-             _f(r["padded_tokens_per_second"], ",.0f"), _f(r["padding_share"], ".0%"),
-             _f(r["final_validation_accuracy"], ".4f"), _f(r["time_to_target_seconds"], ".1f"),
-             _f(r["achieved_flops_per_second"] and r["achieved_flops_per_second"] / 1e9, ".1f"),
-             _f(r["mfu_fp32"], ".0%")) for r in res["runs"]]
+    rows = [(r["name"], r["batch_size"], fmt(r["epoch_seconds"], ".1f"), fmt(r["tokens_per_second"], ",.0f"),
+             fmt(r["padded_tokens_per_second"], ",.0f"), fmt(r["padding_share"], ".0%"),
+             fmt(r["final_validation_accuracy"], ".4f"), fmt(r["time_to_target_seconds"], ".1f"),
+             fmt(r["achieved_flops_per_second"] and r["achieved_flops_per_second"] / 1e9, ".1f"),
+             fmt(r["mfu_fp32"], ".0%")) for r in res["runs"]]
     peaks = res["gemm_peaks"]
     tta, lora = res.get("time_to_accuracy_speedup_vs_tutorial"), res["lora_epoch_speedup"]
     tta_lora = res.get("lora_time_to_accuracy_speedup_vs_tutorial")
     lines = [
-        _machine(res),
+        measured_on(res),
         f"SST-2, {s['train_rows']:,} training rows, {s['validation_rows']} validation sentences; epochs: "
         f"{s['epochs']:g}; evaluated every {s['eval_every_samples']} training samples; threads: {s['threads']}. "
         "Target accuracy: the tutorial's final validation accuracy minus 0.5 point = "
@@ -89,14 +65,14 @@ def render_train(res: dict[str, Any] | None) -> str:
 
 def render_ablation(res: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/train_speed.py --ablation")
+        return not_measured("python benchmarks/train_speed.py --ablation", SCRIPT)
     s = res["settings"]
-    rows = [(r["name"], r["shows"], _f(r["mean_step_seconds"], ".3f"),
-             "—" if r["shows"] == "reference" else _f(r["default_speedup"], ".2f", "x"),
-             _f(r.get("first_steps_seconds"), ".1f"), _f(r.get("tokens_per_second"), ",.0f"))
+    rows = [(r["name"], r["shows"], fmt(r["mean_step_seconds"], ".3f"),
+             "—" if r["shows"] == "reference" else fmt(r["default_speedup"], ".2f", "x"),
+             fmt(r.get("first_steps_seconds"), ".1f"), fmt(r.get("tokens_per_second"), ",.0f"))
             for r in res["variants"]]
     lines = [
-        _machine(res),
+        measured_on(res),
         f"{s['steps']} training steps per variant on {s['train_rows']:,} SST-2 rows; threads: {s['threads']}; "
         f"{s['statistic']}. *Default is faster by* = the variant's seconds per step / the default's: the gain of "
         "the default's choice (below 1: the variant is faster).\n",
@@ -118,13 +94,13 @@ def render_ablation(res: dict[str, Any] | None) -> str:
 
 def render_infer(res: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/infer_speed.py --run <a finished run>")
+        return not_measured("python benchmarks/infer_speed.py --run <a finished run>", SCRIPT)
     s = res["settings"]
-    rows = [(r["name"], _f(r["sentences_per_second"], ",.1f"), _f(r["speedup_vs_pipeline"], ".2f", "x"),
-             _f(r["agreement_vs_pipeline"], ".2%"), _f(r["accuracy"], ".4f")) for r in res["configurations"]]
-    lat = [(r["name"], _f(r["p50_ms"], ".2f"), _f(r["p99_ms"], ".2f")) for r in res["latency"]]
+    rows = [(r["name"], fmt(r["sentences_per_second"], ",.1f"), fmt(r["speedup_vs_pipeline"], ".2f", "x"),
+             fmt(r["agreement_vs_pipeline"], ".2%"), fmt(r["accuracy"], ".4f")) for r in res["configurations"]]
+    lat = [(r["name"], fmt(r["p50_ms"], ".2f"), fmt(r["p99_ms"], ".2f")) for r in res["latency"]]
     lines = [
-        _machine(res),
+        measured_on(res),
         f"{s['sentences']} SST-2 validation sentences, model {s.get('model')} ({s.get('method')} run, merged), "
         f"threads: {s['threads']}; {s['statistic']}.\n",
         md_table(["setting", "sentences/s", "vs pipeline", "same prediction as pipeline", "accuracy"], rows, "lrrrr"),
@@ -167,7 +143,7 @@ def render_targets(train: dict[str, Any] | None, infer: dict[str, Any] | None) -
              f"{p50:.2f} ms ({infer.get('latency_setting', infer['chosen'])})", _verdict(p50 <= 10)),
         ]
     if not rows:
-        return _missing("python benchmarks/train_speed.py && python benchmarks/infer_speed.py")
+        return not_measured("python benchmarks/train_speed.py && python benchmarks/infer_speed.py", SCRIPT)
     loads = [r.get("load_average") for r in (train, infer) if r and r.get("load_average")]
     cores = (train or infer or {}).get("hardware", {}).get("cpu_cores", "?")
     note = (f" Load average (1 min) when the results were written: "
@@ -179,10 +155,10 @@ def render_targets(train: dict[str, Any] | None, infer: dict[str, Any] | None) -
 
 def render() -> dict[Path, str]:
     head = banner(SCRIPT)
-    return {TARGETS_MD: head + render_targets(_load("train_speed"), _load("infer_speed")),
-            TRAIN_MD: head + render_train(_load("train_speed")),
-            ABLATION_MD: head + render_ablation(_load("train_ablation")),
-            INFER_MD: head + render_infer(_load("infer_speed"))}
+    return {TARGETS_MD: head + render_targets(load_result("train_speed"), load_result("infer_speed")),
+            TRAIN_MD: head + render_train(load_result("train_speed")),
+            ABLATION_MD: head + render_ablation(load_result("train_ablation")),
+            INFER_MD: head + render_infer(load_result("infer_speed"))}
 
 
 def main(argv: list[str] | None = None) -> int:

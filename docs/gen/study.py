@@ -17,58 +17,35 @@ A result that does not exist yet renders as a note naming the command that produ
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, IMG, REPO, banner, md_table, run_main, save_figure
+from _docgen import GEN, IMG, banner, fmt, load_result, md_table, measured_on, not_measured, run_main, save_figure
 
 SCRIPT = "docs/gen/study.py"
-RESULTS = REPO / "benchmarks" / "results"
 QLORA_MD, SWEEP_MD, SCRATCH_MD = GEN / "qlora_results.md", GEN / "sweep_results.md", GEN / "scratch_results.md"
 FIG_DIR = IMG / "study"
 ACC_PNG, TIME_PNG = FIG_DIR / "sweep_accuracy.png", FIG_DIR / "sweep_epoch_time.png"
 TIE = 0.005  # accuracy differences below half a point are treated as ties in the computed findings
 
 
-def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _f(value: Any, spec: str, suffix: str = "") -> str:
-    return "n/a" if value is None else f"{format(value, spec)}{suffix}"
-
-
 def _pct(value: float | None) -> str:
-    return _f(None if value is None else 100 * value, ".2f")
-
-
-def _machine(res: dict[str, Any]) -> str:
-    hw, v = res.get("hardware", {}), res.get("versions", {})
-    where = hw.get("gpu") or f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('cpu_capability', '?')})"
-    return (f"*Measured on {where}, {res.get('date', '?')}, torch {v.get('torch', '?')}, "
-            f"transformers {v.get('transformers', '?')}, peft {v.get('peft', '?')}: "
-            f"`python benchmarks/{res.get('command', '?')}`.*\n")
-
-
-def _missing(command: str) -> str:
-    return f'!!! note "Not measured yet"\n    Run `{command}` (then `python {SCRIPT}`) to fill this in.\n'
+    return fmt(None if value is None else 100 * value, ".2f")
 
 
 # -- QLoRA ----------------------------------------------------------------------------------------
 
 def render_qlora(res: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/qlora.py")
+        return not_measured("python benchmarks/qlora.py", SCRIPT)
     s = res["settings"]
     by = {r["method"]: r for r in res["runs"]}
     lo, q = by["lora"], by["qlora"]
 
     def both(key: str, spec: str, scale: float = 1.0) -> list[str]:
-        return [_f(None if r.get(key) is None else r[key] * scale if scale != 1 else r[key], spec) for r in (lo, q)]
+        return [fmt(None if r.get(key) is None else r[key] * scale if scale != 1 else r[key], spec) for r in (lo, q)]
 
     rows = [
         ("frozen base weights in memory (MiB)", *both("base_weight_mib", ",.1f")),
@@ -83,7 +60,7 @@ def render_qlora(res: dict[str, Any] | None) -> str:
     ratio, dval = res["base_bytes_ratio"], res["validation_accuracy_difference"]
     rows_n = s.get("max_train_samples")
     lines = [
-        _machine(res),
+        measured_on(res),
         f"{s['model']} on SST-2 ({f'{rows_n:,} stratified training rows' if rows_n else 'the whole training set'}, "
         f"{s['epochs']:g} epochs, batch {s['batch_size']}, LoRA r {s['lora_r']} alpha {s['lora_alpha']}, learning "
         f"rate {s['learning_rate']:g}, seed {s['seed']}; full validation and test sets; {s['process']}).\n",
@@ -157,14 +134,14 @@ def sweep_findings(rows: list[dict[str, Any]]) -> list[str]:
 
 def render_sweep(res: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/sweep.py")
+        return not_measured("python benchmarks/sweep.py", SCRIPT)
     s, rows = res["settings"], res["runs"]
     table = [(f"`{r['name']}`", r["targets"] or r["method"], r["rank"] or "—", r.get("adapted_modules") or "—",
-              f"{r['trainable_params']:,}", _f(r["trainable_percent"], ".3f"), _pct(r["test_accuracy"]),
-              _pct(r["validation_accuracy"]), _f(r["epoch_seconds"], ".1f")) for r in rows]
+              f"{r['trainable_params']:,}", fmt(r["trainable_percent"], ".3f"), _pct(r["test_accuracy"]),
+              _pct(r["validation_accuracy"]), fmt(r["epoch_seconds"], ".1f")) for r in rows]
     n = s.get("train_rows") or s.get("max_train_samples")
     lines = [
-        _machine(res),
+        measured_on(res),
         f"{s['model']} on SST-2: {n:,} stratified training rows, {s['epochs']:g} epoch(s), batch {s['batch_size']}, "
         f"seed {s['seed']}, LoRA alpha = {s['lora_alpha']}; validation {s.get('validation_rows', '?')} and test "
         f"{s.get('test_rows', '?')} rows; {s['selection']}.\n",
@@ -205,7 +182,7 @@ def _sweep_plot(rows: list[dict[str, Any]], y: str, ylabel: str, title: str, pat
 
 
 def figures() -> list[Path]:
-    res = _load("sweep")
+    res = load_result("sweep")
     if res is None:
         return []
     rows = res["runs"]
@@ -218,12 +195,13 @@ def figures() -> list[Path]:
 
 def render_scratch(res: dict[str, Any] | None, pretrained: dict[str, Any] | None) -> str:
     if res is None:
-        return _missing("python benchmarks/sst2.py --models scratch-encoder --methods full --results-name sst2_scratch")
+        return not_measured("python benchmarks/sst2.py --models scratch-encoder --methods full "
+                            "--results-name sst2_scratch", SCRIPT)
     s = res["settings"]
     rows = [(r["model"], r["method"], f"{r['trainable_params']:,}", _pct(r["validation_accuracy"]),
-             _pct(r["test_accuracy"]), _f(r["epoch_seconds"], ",.0f"), _f(r.get("learning_rate"), ".0e"))
+             _pct(r["test_accuracy"]), fmt(r["epoch_seconds"], ",.0f"), fmt(r.get("learning_rate"), ".0e"))
             for r in res["runs"]]
-    lines = [_machine(res),
+    lines = [measured_on(res),
              f"SST-2, {s['train_rows']:,} training rows, {s['epochs']:g} epoch(s), batch {s['batch_size']}, seed "
              f"{s['seed']}; {s['selection']}; validation {s['validation_rows']} and test {s['test_rows']} rows.\n",
              md_table(["model", "method", "trainable params", "val acc %", "test acc %", "s / epoch", "learning rate"],
@@ -231,7 +209,7 @@ def render_scratch(res: dict[str, Any] | None, pretrained: dict[str, Any] | None
     if pretrained:
         p = pretrained["settings"]
         ref = [(r["model"], r["method"], f"{r['trainable_params']:,}", _pct(r["validation_accuracy"]),
-                _pct(r["test_accuracy"]), _f(r["epoch_seconds"], ",.0f"), _f(r.get("learning_rate"), ".0e"))
+                _pct(r["test_accuracy"]), fmt(r["epoch_seconds"], ",.0f"), fmt(r.get("learning_rate"), ".0e"))
                for r in pretrained["runs"]]
         lines += [f"The pretrained encoder on the same task (`python benchmarks/{pretrained['command']}`, "
                   f"{p['train_rows']:,} training rows, {p['epochs']:g} epoch(s), {pretrained['date']}):\n",
@@ -247,12 +225,12 @@ def render_scratch(res: dict[str, Any] | None, pretrained: dict[str, Any] | None
 def render_scratch_same_budget(models: dict[str, Any] | None) -> str:
     """scratch-encoder next to the pretrained encoders, same split, seed and budget (benchmarks/models.py)."""
     if models is None:
-        return _missing("python benchmarks/models.py")
+        return not_measured("python benchmarks/models.py", SCRIPT)
     s = models["settings"]
     runs = [r for r in models["rows"] if r.get("method") in ("full", "lora")]
     rows = [(r["model"], r["method"], f"{r['trainable_params']:,}", _pct(r["validation_accuracy"]),
-             _pct(r["test_accuracy"]), _f(r.get("train_wall_seconds"), ",.0f")) for r in runs]
-    lines = [_machine(models),
+             _pct(r["test_accuracy"]), fmt(r.get("train_wall_seconds"), ",.0f")) for r in runs]
+    lines = [measured_on(models),
              f"SST-2, {s['train_rows']:,} stratified training rows, {s['epochs']:g} epoch(s), batch "
              f"{s['batch_size']}, seed {s['seed']}, validation {s['validation_rows']} and test {s['test_rows']} rows; "
              f"learning rate: {s['learning_rate']}; {s['selection'].split(';')[0]}.\n",
@@ -276,15 +254,15 @@ def render_scratch_same_budget(models: dict[str, Any] | None) -> str:
 
 def render() -> dict[Path, str]:
     head = banner(SCRIPT)
-    return {QLORA_MD: head + render_qlora(_load("qlora")),
-            SWEEP_MD: head + render_sweep(_load("sweep")),
-            SCRATCH_MD: head + render_scratch_same_budget(_load("models"))
-            + ("\n### On the whole training set\n\n" + render_scratch(_load("sst2_scratch"), _load("sst2"))
-               if _load("sst2_scratch") else "")}
+    return {QLORA_MD: head + render_qlora(load_result("qlora")),
+            SWEEP_MD: head + render_sweep(load_result("sweep")),
+            SCRATCH_MD: head + render_scratch_same_budget(load_result("models"))
+            + ("\n### On the whole training set\n\n" + render_scratch(load_result("sst2_scratch"), load_result("sst2"))
+               if load_result("sst2_scratch") else "")}
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = [ACC_PNG, TIME_PNG] if _load("sweep") else []
+    paths = [ACC_PNG, TIME_PNG] if load_result("sweep") else []
     return run_main(SCRIPT, render, figures=figures, figure_paths=paths, argv=argv, description=__doc__.splitlines()[0])
 
 
