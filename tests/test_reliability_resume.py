@@ -55,11 +55,35 @@ def reference(train_args, tmp_path_factory) -> Path:
     return out
 
 
-def start(train_args: list[str], out: Path) -> subprocess.Popen:
+SLOW_STEPS = """import time
+import transformers
+
+_step = transformers.Trainer.training_step
+
+
+def _slow_step(self, *args, **kwargs):  # test only: leave time to interrupt the run mid-epoch
+    time.sleep(0.25)
+    return _step(self, *args, **kwargs)
+
+
+transformers.Trainer.training_step = _slow_step
+"""
+
+
+def start(train_args: list[str], out: Path, slow_steps: bool = False) -> subprocess.Popen:
+    """Train in a child process. ``slow_steps`` adds a sleep (wall time only, same arithmetic) before
+    every training step, so a signal sent after the first checkpoint surely lands mid-training even
+    on a fast, idle machine (a ``sitecustomize`` module on the child's path patches Trainer)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     log = open(out.parent / f"{out.name}.log", "w")  # a file, not a pipe: a full pipe would stall the child
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    if slow_steps:
+        site = out.parent / "slow_site"
+        site.mkdir(exist_ok=True)
+        (site / "sitecustomize.py").write_text(SLOW_STEPS)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return subprocess.Popen([sys.executable, "-m", "attnlab.cli", *train_args, "-o", str(out)],
-                            stdout=log, stderr=subprocess.STDOUT, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, out: Path) -> Path:
@@ -121,7 +145,7 @@ def assert_same_result(run: Path, reference: Path) -> None:
 
 def test_sigkill_mid_run_then_resume_matches_uninterrupted(train_args, reference, tmp_path, capsys, caplog):
     out = tmp_path / "run"
-    proc = start(train_args, out)
+    proc = start(train_args, out, slow_steps=True)
     ckpt = wait_for_checkpoint(proc, out)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
@@ -147,7 +171,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(train_args, reference
 
 def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(train_args, reference, tmp_path, capsys):
     out = tmp_path / "run"
-    proc = start(train_args, out)
+    proc = start(train_args, out, slow_steps=True)
     first = wait_for_checkpoint(proc, out)
     assert proc.poll() is None, "the run finished before Ctrl-C"
     proc.send_signal(signal.SIGINT)
