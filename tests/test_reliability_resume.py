@@ -82,8 +82,10 @@ def start(train_args: list[str], out: Path, slow_steps: bool = False) -> subproc
         site.mkdir(exist_ok=True)
         (site / "sitecustomize.py").write_text(SLOW_STEPS)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    # a CI runner started in the background hands its children SIGINT ignored; a user's terminal does not
     return subprocess.Popen([sys.executable, "-m", "attnlab.cli", *train_args, "-o", str(out)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+                            stdout=log, stderr=subprocess.STDOUT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, out: Path) -> Path:
