@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -26,6 +27,44 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> st
             cells.append("n/a" if v is None else format(v, spec) if spec else str(v))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, sep, *body])
+
+
+def add_budget_args(p: argparse.ArgumentParser, runs_dir: str, *, epochs: float = 1.0,
+                    max_train_samples: int | None = 4000) -> None:
+    """The SST-2 data and training-budget flags the study benchmarks share."""
+    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    p.add_argument("--epochs", type=float, default=epochs)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-train-samples", type=int, default=max_train_samples,
+                   help="stratified subset; 0 = all 67,349 rows")
+    p.add_argument("--max-eval-samples", type=int, default=0, help="stratified validation/test subsets; 0 = all")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--runs-dir", default=runs_dir)
+
+
+def sst2_config(data_dir: str, **settings: Any):
+    """A TrainConfig on SST-2 that runs its whole budget: early stopping off (``from_sources`` skips
+    None overrides, so passing ``early_stopping_patience=None`` there would keep the default)."""
+    from attnlab.training import TrainConfig
+
+    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=data_dir, **settings)
+    cfg.early_stopping_patience = None
+    return cfg
+
+
+def quick_lora_run(runs_dir: str, data_dir: str, train_rows: int, retrain: bool = False) -> Path:
+    """A LoRA run (attnlab's default method) on a slice of SST-2 in ``runs_dir/quick-lora``, reused when
+    already finished; its own evaluation uses 200 rows (the benchmarks measure on their own data)."""
+    from attnlab.training.rundir import is_finished_run
+    from attnlab.training.train import train
+
+    out = Path(runs_dir) / "quick-lora"
+    if is_finished_run(out) and not retrain:
+        return out
+    cfg = sst2_config(data_dir, method="lora", epochs=1.0, max_train_samples=train_rows, max_eval_samples=200,
+                      output_dir=str(out), logging_steps=100)
+    return train(cfg, overwrite=True, progress=False).path
 
 
 def write_results(name: str, payload: dict[str, Any], file_stem: str | None = None) -> Path:

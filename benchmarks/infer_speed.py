@@ -31,28 +31,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import DEFAULT_SST2, quick_lora_run, table, write_results
 
 MIN_AGREEMENT = 0.995
 COLUMNS = [("name", "configuration", ""), ("sentences_per_second", "sentences/s", ".1f"),
            ("speedup_vs_pipeline", "vs pipeline", ".2f"), ("agreement_vs_pipeline", "same prediction", ".4f"),
            ("accuracy", "accuracy", ".4f")]
-
-
-def quick_run(a: argparse.Namespace) -> Path:
-    """A LoRA run (attnlab's default method) on a slice of SST-2, reused when already finished (its own
-    evaluation uses 200 rows: the benchmark evaluates the whole validation set itself)."""
-    from attnlab.training import TrainConfig
-    from attnlab.training.rundir import is_finished_run
-    from attnlab.training.train import train
-
-    out = Path(a.runs_dir) / "quick-lora"
-    if is_finished_run(out) and not a.retrain:
-        return out
-    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=a.data_dir, method="lora", epochs=1.0,
-                                   max_train_samples=a.train_rows, max_eval_samples=200,
-                                   output_dir=str(out), logging_steps=100)
-    return train(cfg, overwrite=True, progress=False).path
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -84,7 +68,7 @@ def main() -> int:
     from attnlab.training.rundir import open_run
 
     hf_logging.set_verbosity_error()
-    run = open_run(a.run or quick_run(a))
+    run = open_run(a.run or quick_lora_run(a.runs_dir, a.data_dir, a.train_rows, a.retrain))
     threads = runtime.set_num_threads(None)
     data = load_data("sst2", data_dir=a.data_dir)
     val = data.splits["validation"]

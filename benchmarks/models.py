@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import add_budget_args, sst2_config, table, write_results
 
 COLUMNS = [("model", "model", ""), ("method", "method", ""), ("test_accuracy", "test acc", ".4f"),
            ("test_macro_f1", "test macro-F1", ".4f"), ("validation_accuracy", "val acc", ".4f"),
@@ -39,29 +39,19 @@ COLUMNS = [("model", "model", ""), ("method", "method", ""), ("test_accuracy", "
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    add_budget_args(p, "runs/bench-models")
     p.add_argument("--models", default="minilm-l6,mpnet-base,scratch-encoder")
     p.add_argument("--methods", default="full,lora")
     p.add_argument("--baselines", default="tfidf-lr,vader")
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-train-samples", type=int, default=4000, help="stratified subset; 0 = all 67,349 rows")
-    p.add_argument("--max-eval-samples", type=int, default=0, help="stratified validation/test subsets; 0 = all")
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--runs-dir", default="runs/bench-models")
     p.add_argument("--overwrite", action="store_true", help="retrain runs and refit baselines that already finished")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from attnlab.experiments import compare
-    from attnlab.training import TrainConfig
 
-    cfg = TrainConfig.from_sources(
-        None, data="sst2", data_dir=a.data_dir, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
-        precision=a.precision, max_train_samples=a.max_train_samples or None,
-        max_eval_samples=a.max_eval_samples or None, output_dir=a.runs_dir, logging_steps=50,
-        early_stopping_patience=None)
+    cfg = sst2_config(a.data_dir, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed, precision=a.precision,
+                      max_train_samples=a.max_train_samples or None, max_eval_samples=a.max_eval_samples or None,
+                      output_dir=a.runs_dir, logging_steps=50)
     res = compare(cfg, a.methods, a.models, a.runs_dir, baselines=a.baselines, overwrite=a.overwrite, progress=False)
     rows = []
     for r in res["rows"]:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, write_results
+from _common import DEFAULT_SST2, quick_lora_run, write_results
 
 MIB = 2**20
 STARTUP_TIMEOUT_S = 300.0  # server start, and the first request (it loads the model)
@@ -297,23 +297,7 @@ def drive(url: str, texts: Sequence[str], requests: int, clients: int, labels: S
     return res
 
 
-# -- the run to serve -------------------------------------------------------------------------------
-
-def quick_run(a: argparse.Namespace) -> Path:
-    """A LoRA run (attnlab's default method) on a slice of SST-2, reused when already finished: what it
-    predicts does not matter here, only that a real run is served."""
-    from attnlab.training import TrainConfig
-    from attnlab.training.rundir import is_finished_run
-    from attnlab.training.train import train
-
-    out = Path(a.runs_dir) / "quick-lora"
-    if is_finished_run(out) and not a.retrain:
-        return out
-    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=a.data_dir, method="lora", epochs=1.0,
-                                   max_train_samples=a.train_rows, max_eval_samples=200, early_stopping_patience=None,
-                                   output_dir=str(out), logging_steps=100)
-    return train(cfg, overwrite=True, progress=False).path
-
+# -- what the clients send ---------------------------------------------------------------------------
 
 def sentences(data_dir: str, seed: int) -> list[str]:
     from attnlab.data import load_data
@@ -367,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from attnlab.training.rundir import open_run
 
-    run = open_run(a.run or quick_run(a))
+    run = open_run(a.run or quick_lora_run(a.runs_dir, a.data_dir, a.train_rows, a.retrain))
     texts = sentences(a.data_dir, a.seed)
     lengths = sorted(len(t) for t in texts)
     server = Server(run.path, Path(a.runs_dir) / "serve_load-server.log", num_threads=a.num_threads)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import DEFAULT_SST2, sst2_config, table, write_results
 
 COLUMNS = [("model", "model", ""), ("method", "method", ""), ("validation_accuracy", "val acc", ".4f"),
            ("test_accuracy", "test acc", ".4f"), ("test_macro_f1", "test macro-F1", ".4f"),
@@ -47,19 +47,17 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from attnlab.data import load_data
-    from attnlab.training import TrainConfig
     from attnlab.training.train import train
 
     data = load_data("sst2", data_dir=a.data_dir, seed=a.seed, max_train_samples=a.max_train_samples)
     rows = []
     for model in a.models.split(","):
         for method in a.methods.split(","):
-            cfg = TrainConfig.from_sources(
-                None, data="sst2", data_dir=a.data_dir, model=model, method=method, epochs=a.epochs,
+            cfg = sst2_config(
+                a.data_dir, model=model, method=method, epochs=a.epochs,
                 batch_size=a.batch_size, seed=a.seed, precision=a.precision, max_train_samples=a.max_train_samples,
                 output_dir=str(Path(a.runs_dir) / f"{Path(model).name}-{method}"), logging_steps=200,
                 eval_every_steps=a.eval_every_steps, learning_rate=a.learning_rate)
-            cfg.early_stopping_patience = None  # from_sources skips None overrides: disable it here
             run = train(cfg, data=data, overwrite=True, progress=False)
             m = run.metrics
             rows.append({

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import add_budget_args, sst2_config, table, write_results
 
 COLUMNS = [("name", "run", ""), ("trainable_params", "trainable params", ","),
            ("trainable_percent", "trainable %", ".3f"), ("test_accuracy", "test acc", ".4f"),
@@ -32,33 +32,23 @@ COLUMNS = [("name", "run", ""), ("trainable_params", "trainable params", ","),
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    add_budget_args(p, "runs/bench-sweep")
     p.add_argument("--model", default="minilm-l6")
     p.add_argument("--ranks", default="1,4,16,64")
     p.add_argument("--targets", default="attention,attention+mlp,all-linear")
     p.add_argument("--baselines", default="head,bitfit")
     p.add_argument("--adapter", default="lora", choices=["lora", "qlora"])
-    p.add_argument("--epochs", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-train-samples", type=int, default=4000, help="stratified subset; 0 = all 67,349 rows")
-    p.add_argument("--max-eval-samples", type=int, default=0, help="stratified validation/test subsets; 0 = all")
     p.add_argument("--learning-rate", type=float, default=None, help="for the adapters (default: the method's)")
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--runs-dir", default="runs/bench-sweep")
     p.add_argument("--overwrite", action="store_true", help="retrain runs that already finished")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from attnlab.experiments import sweep
-    from attnlab.training import TrainConfig
 
-    cfg = TrainConfig.from_sources(
-        None, data="sst2", data_dir=a.data_dir, model=a.model, epochs=a.epochs, batch_size=a.batch_size,
-        seed=a.seed, precision=a.precision, learning_rate=a.learning_rate,
-        max_train_samples=a.max_train_samples or None, max_eval_samples=a.max_eval_samples or None,
-        output_dir=a.runs_dir, logging_steps=50)
-    cfg.early_stopping_patience = None  # from_sources skips None overrides: disable it here
+    cfg = sst2_config(a.data_dir, model=a.model, epochs=a.epochs, batch_size=a.batch_size, seed=a.seed,
+                      precision=a.precision, learning_rate=a.learning_rate,
+                      max_train_samples=a.max_train_samples or None, max_eval_samples=a.max_eval_samples or None,
+                      output_dir=a.runs_dir, logging_steps=50)
     res = sweep(cfg, a.ranks, a.targets, a.runs_dir, baselines=a.baselines, adapter=a.adapter,
                 overwrite=a.overwrite, progress=False)
     print(table(res["rows"], COLUMNS))

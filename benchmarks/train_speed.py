@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import DEFAULT_SST2, sst2_config, table, write_results
 
 TOLERANCE = 0.005  # time to accuracy: reach the tutorial's final accuracy minus this
 WARMUP_STEPS = 5  # steps left out of steady-state throughput
@@ -222,14 +222,11 @@ def tutorial_run(data, model_path: str, a: argparse.Namespace, out: Path, clock)
 
 
 def attnlab_cfg(a: argparse.Namespace, method: str, out: Path, **overrides: Any):
-    from attnlab.training import TrainConfig
-
-    cfg = TrainConfig.from_sources(
-        None, data="sst2", data_dir=a.data_dir, model=a.model, method=method, epochs=a.epochs, seed=a.seed,
+    """attnlab's defaults for ``method`` on the benchmark's slice; every recipe runs all its epochs."""
+    return sst2_config(
+        a.data_dir, model=a.model, method=method, epochs=a.epochs, seed=a.seed,
         max_train_samples=a.train_rows, max_eval_samples=a.eval_rows, max_length=a.max_length,
         output_dir=str(out), logging_steps=100, **overrides)
-    cfg.early_stopping_patience = None  # (from_sources skips None overrides) every recipe runs all its epochs
-    return cfg
 
 
 def model_shape(model_path: str) -> dict[str, int]:
