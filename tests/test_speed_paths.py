@@ -108,6 +108,65 @@ def test_predict_cli_takes_quantize(tiny_runs, capsys):
     assert len(rows) == 2 and all(r["label"] in ("negative", "positive") for r in rows)
 
 
+def test_onnxruntime_engine_fuses_the_encoder_and_matches_torch(tiny_runs):
+    pytest.importorskip("onnxruntime")
+    from attnlab.inference import Predictor
+
+    torch_pr = Predictor.from_run(tiny_runs["lora"])
+    ort_pr = Predictor.from_run(tiny_runs["lora"], engine="onnxruntime", batch_size=4)
+    info = ort_pr.onnx.info
+    assert info["fused"] and info["fused_operators"]["Attention"] == 6  # one fused attention op per layer
+    assert info["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    ref = torch_pr.predict_proba(TEXTS)
+    np.testing.assert_allclose(ort_pr.predict_proba(TEXTS), ref, atol=1e-4)  # padded batches, input order kept
+    np.testing.assert_allclose(ort_pr.predict_proba([TEXTS[5]])[0], ref[5], atol=1e-4)  # one text, unpadded
+    assert ort_pr.precision == "fp32"
+
+
+def test_onnxruntime_int8_quantizes_the_matmuls(tiny_runs):
+    pytest.importorskip("onnxruntime")
+    from attnlab.inference import Predictor
+
+    p32 = Predictor.from_run(tiny_runs["full"]).predict_proba(TEXTS)
+    int8 = Predictor.from_run(tiny_runs["full"], engine="onnxruntime", quantize="int8")
+    assert int8.onnx.info["quantized_ops"] == 6 * 4  # per layer: fused q/k/v attention, out, up, down
+    p8 = int8.predict_proba(TEXTS)
+    assert np.allclose(p8.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(p8, p32, atol=0.05)
+
+
+def test_onnxruntime_engine_checks_and_explains(tiny_runs, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from attnlab.inference import Predictor, onnx_engine
+
+    with pytest.raises(UserError, match="unknown engine"):
+        Predictor.from_run(tiny_runs["head"], engine="tensorrt")
+    with pytest.raises(UserError, match="CPU only"):
+        Predictor.from_run(tiny_runs["head"], engine="onnxruntime", device="meta")
+    from attnlab.inference.text2text import Text2TextPredictor
+
+    with pytest.raises(UserError, match="not text2text"):  # refused before the model is touched
+        Text2TextPredictor(None, None, ["negative", "positive"], engine="onnxruntime")
+    monkeypatch.setattr(onnx_engine, "LOGIT_TOLERANCE", -1.0)  # no graph can match: fused, then plain, then refuse
+    with pytest.raises(UserError, match="does not reproduce"):
+        Predictor.from_run(tiny_runs["head"], engine="onnxruntime")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # not installed
+    with pytest.raises(UserError, match=r"attnlab\[onnx\]"):
+        Predictor.from_run(tiny_runs["head"], engine="onnxruntime")
+
+
+def test_predict_cli_takes_engine(tiny_runs, capsys):
+    pytest.importorskip("onnxruntime")
+    from attnlab.cli import main
+
+    assert main(["predict", str(tiny_runs["head"]), "a great film", "awful", "--engine", "onnxruntime"]) == 0
+    ort_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["predict", str(tiny_runs["head"]), "a great film", "awful"]) == 0
+    torch_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["label"] for r in ort_rows] == [r["label"] for r in torch_rows]
+    assert [r["score"] for r in ort_rows] == pytest.approx([r["score"] for r in torch_rows], abs=1e-4)
+
+
 # -- threads ---------------------------------------------------------------------------------------
 
 def test_thread_defaults_share_the_cores_among_local_processes(monkeypatch):
@@ -206,6 +265,27 @@ def test_gemm_peak_measures_a_rate():
 def test_infer_speed_helpers():
     inf = _bench("infer_speed")
     assert inf.percentile_ms([0.001, 0.002, 0.003], 50) == pytest.approx(2.0)
+
+
+def test_lora_step_frozen_floor_backpropagates_to_the_first_layer():
+    """benchmarks/lora_step.py's floor: no adapters, only the head trains, yet the gradient reaches
+    the embedding output (as LoRA's must), and no frozen weight gets a gradient."""
+    mod = _bench("lora_step")
+    model, _, trainable = mod.build("frozen floor", "minilm-l6")
+    assert trainable == 2 * 384 + 2  # the classifier only
+    outs: list[torch.Tensor] = []
+
+    def keep(module, args, out) -> None:  # returns None: the output stays as it is
+        out.retain_grad()
+        outs.append(out)
+
+    model.get_input_embeddings().register_forward_hook(keep)
+    model(input_ids=torch.tensor([[101, 2023, 2003, 102]]), labels=torch.tensor([1])).loss.backward()
+    assert outs[0].grad is not None and float(outs[0].grad.abs().sum()) > 0
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    _, _, lora = mod.build("lora", "minilm-l6")
+    _, _, attn = mod.build("lora, attention only", "minilm-l6")
+    assert trainable < attn < lora
 
 
 def test_speed_docs_snippets_are_up_to_date():

@@ -81,7 +81,8 @@ def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> No
     g.add_argument("--batch-size", type=_positive_int, help=f"training batch size (default: {d.batch_size})")
     g.add_argument("--eval-batch-size", type=_positive_int, help=f"(default: {d.eval_batch_size})")
     g.add_argument("--gradient-accumulation-steps", type=_positive_int, help="(default: 1)")
-    g.add_argument("--max-length", type=_positive_int, help=f"truncate texts to this many tokens (default: {d.max_length})")
+    g.add_argument("--max-length", type=_positive_int,
+                   help=f"truncate texts to this many tokens (default: {d.max_length})")
     g.add_argument("--weight-decay", type=_number, help=f"(default: {d.weight_decay})")
     g.add_argument("--warmup-ratio", type=_number, help=f"share of steps spent warming up (default: {d.warmup_ratio})")
     g.add_argument("--lr-scheduler", help=f"transformers scheduler name (default: {d.lr_scheduler})")
@@ -178,10 +179,14 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--input", "-i", help="a .txt file (one text per line) or a CSV/TSV/JSONL file with a text column")
     p.add_argument("--text-column", help="text column of --input (default: detected)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="(default: 64)")
+    p.add_argument("--batch-size", type=_positive_int, default=32,
+                   help="(default: 32: measured fastest, docs/speed.md)")
     p.add_argument("--no-merge", action="store_true", help="keep LoRA adapters separate (slower)")
     p.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantization of the linear layers (CPU; "
                    "faster, probabilities change slightly: see docs/speed.md)")
+    p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch", help="torch (default) or "
+                   "onnxruntime: the model exported to ONNX with fused transformer blocks, CPU; needs "
+                   "pip install 'attnlab[onnx]' (see docs/speed.md)")
 
 
 def _read_texts(path: str, text_column: str | None) -> list[str]:
@@ -210,7 +215,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     if not texts:
         raise UserError("no texts given", where="attnlab predict", fix='pass "text" arguments or --input FILE')
     Predictor._check(texts)
-    predictor = Predictor.from_run(a.run_dir, merge=not a.no_merge, batch_size=a.batch_size, quantize=a.quantize)
+    predictor = Predictor.from_run(a.run_dir, merge=not a.no_merge, batch_size=a.batch_size, quantize=a.quantize,
+                                      engine=a.engine)
     for row in predictor.predict(texts):
         print(json.dumps(row, ensure_ascii=False))
     return 0
@@ -296,7 +302,7 @@ def _quickstart_args(p: argparse.ArgumentParser) -> None:
 
 @command("quickstart", _quickstart_args)
 def cmd_quickstart(a: argparse.Namespace) -> int:
-    """Compare full fine-tuning and LoRA on the packaged defaults (minilm-l6, movie-snippets), ~10 minutes on 2 cores."""
+    """Compare full fine-tuning and LoRA on the packaged defaults (minilm-l6, movie-snippets), ~10 min on 2 cores."""
     from attnlab.experiments import compare
     from attnlab.training.config import TrainConfig
 
@@ -365,7 +371,8 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="minilm-l6", help="registered model, HF folder, hub id or run directory "
                    "(default: minilm-l6)")
     p.add_argument("--compare", help="a second model or run directory: per-head attention change on the same text")
-    p.add_argument("--out", "-o", default="explain-out", help="folder for the PNGs, HTML and JSON (default: explain-out)")
+    p.add_argument("--out", "-o", default="explain-out",
+                   help="folder for the PNGs, HTML and JSON (default: explain-out)")
     p.add_argument("--layer", type=int, help="layer for head.png/layer.png (default: first/last)")
     p.add_argument("--head", type=int, help="head for head.png (default: 0)")
     p.add_argument("--top-k", type=_positive_int, default=10, help="most-changed heads to list with --compare")
@@ -419,6 +426,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    "and runs/quickstart)")
     p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores; 1 is often "
                    "faster for chat on a busy machine)")
+    p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch", help="what classifies: torch "
+                   "(default) or onnxruntime (fused ONNX graph, CPU; faster single-text latency: docs/speed.md)")
 
 
 @command("serve", _serve_args)
@@ -426,11 +435,15 @@ def cmd_serve(a: argparse.Namespace) -> int:
     """Serve runs over a REST API (/v1/classify, /v1/attention, /v1/generate; docs at /docs) and a web UI (/ui)."""
     from attnlab.serve import serve
 
+    if a.engine == "onnxruntime":  # fail now, not at the first request
+        from attnlab.inference.onnx_engine import require_onnxruntime
+
+        require_onnxruntime()
     url = f"http://{'[' + a.host + ']' if ':' in a.host else a.host}:{a.port}"
     names = ", ".join(Path(r).name for r in a.run) or "none"
     print(f"attnlab serve: {url}/ui (web UI)  {url}/docs (API)  runs: {names}", flush=True)
     serve(a.run, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
-          num_threads=a.num_threads)
+          num_threads=a.num_threads, engine=a.engine)
     return 0
 
 

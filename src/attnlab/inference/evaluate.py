@@ -15,7 +15,7 @@ from attnlab.inference.predictor import Predictor
 
 def evaluate_run(run_dir: str | Path, data: str, *, split: str | None = None, data_dir: str | None = None,
                  text_column: str | None = None, label_column: str | None = None,
-                 max_samples: int | None = None, batch_size: int = 64) -> dict[str, Any]:
+                 max_samples: int | None = None, batch_size: int = 32) -> dict[str, Any]:
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     ds = load_eval_split(data, predictor.labels, split=split, data_dir=data_dir, text_column=text_column,
                          label_column=label_column, max_samples=max_samples)

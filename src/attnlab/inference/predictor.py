@@ -8,9 +8,13 @@ What makes it fast (each measured by ``benchmarks/infer_speed.py``; numbers in d
 - no autograd bookkeeping (``torch.inference_mode``), and one text skips batching entirely;
 - bf16 autocast where the hardware does bf16 natively (never on AVX2-only CPUs, where it is
   emulated and ~100x slower);
+- optionally, ``engine="onnxruntime"``: the merged model exported to ONNX with its transformer
+  blocks fused (one attention kernel per layer, fused layer norms and GELU) and run by ONNX Runtime
+  on the CPU; same predictions, checked against the torch model when the engine is built
+  (``attnlab.inference.onnx_engine``; needs ``pip install 'attnlab[onnx]'``);
 - optionally, ``quantize="int8"``: dynamic int8 quantization of the linear layers (weights
-  stored int8, activations quantized on the fly; fbgemm/x86 kernels, CPU only). It changes
-  probabilities slightly, so it is opt-in: evaluation and the exactness checks use fp32.
+  stored int8, activations quantized on the fly; fbgemm/x86 kernels or ONNX Runtime's, CPU only).
+  It changes probabilities slightly, so it is opt-in: evaluation and the exactness checks use fp32.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from attnlab.training.rundir import Run, open_run
 log = logging.getLogger(__name__)
 
 QUANTIZE_CHOICES = (None, "int8")
+ENGINES = ("torch", "onnxruntime")
 
 
 def quantize_int8(model: torch.nn.Module, *, skip_head: bool = True) -> torch.nn.Module:
@@ -65,27 +70,41 @@ class Predictor:
 
     Args:
         quantize: ``None`` (fp32 or native bf16, exact) or ``"int8"`` (dynamic int8 linear layers, CPU).
-        num_threads: set torch's intra-op threads (process-wide; default: leave them as they are).
+        num_threads: CPU threads: torch's intra-op threads (process-wide) for the torch engine, the
+            session's for onnxruntime (default: torch's current setting).
+        engine: ``"torch"`` (default) or ``"onnxruntime"`` (the model exported to ONNX, fused, CPU).
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, max_length: int = 128,
-                 batch_size: int = 64, precision: str = "auto", device: str | torch.device | None = None,
-                 run: Run | None = None, quantize: str | None = None, num_threads: int | None = None):
+                 batch_size: int = 32, precision: str = "auto", device: str | torch.device | None = None,
+                 run: Run | None = None, quantize: str | None = None, num_threads: int | None = None,
+                 engine: str = "torch"):
         if quantize not in QUANTIZE_CHOICES:
             raise UserError(f"unknown quantize option {quantize!r}", where="quantize", fix="pass None or 'int8'")
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")
         self.device = torch.device(device) if device else runtime.device()
-        if quantize == "int8" and self.device.type != "cpu":
-            raise UserError("int8 dynamic quantization runs on CPU only", where="quantize='int8'",
-                            fix="use quantize=None on a GPU (bf16 autocast is used there)")
-        if num_threads and self.device.type == "cpu":
+        if (quantize == "int8" or engine == "onnxruntime") and self.device.type != "cpu":
+            what = "int8 dynamic quantization" if quantize else "the ONNX Runtime engine"
+            raise UserError(f"{what} runs on CPU only", where=f"quantize={quantize!r}, engine={engine!r}",
+                            fix="use quantize=None and engine='torch' on a GPU (bf16 autocast is used there)")
+        if num_threads and self.device.type == "cpu" and engine == "torch":
             runtime.set_num_threads(num_threads)
         model = model.to(self.device).eval()
-        self.quantize = quantize
-        self.model = quantize_int8(model) if quantize == "int8" else model
+        self.quantize, self.engine = quantize, engine
+        self.onnx = None
+        if engine == "onnxruntime":
+            from attnlab.inference.onnx_engine import OnnxEngine
+
+            self.onnx = OnnxEngine(model, tokenizer, quantize=quantize,
+                                    num_threads=num_threads or torch.get_num_threads())
+            self.model = model  # kept for what needs the torch modules (attention maps)
+        else:
+            self.model = quantize_int8(model) if quantize == "int8" else model
         self.tokenizer, self.labels, self.run = tokenizer, labels, run
         self.max_length, self.batch_size = max_length, batch_size
         # int8 layers compute in fp32 around their int8 matmuls; autocast would only add casts
-        self.precision = "fp32" if quantize else runtime.resolve_precision(precision, self.device)
+        self.precision = "fp32" if quantize or self.onnx else runtime.resolve_precision(precision, self.device)
         pad = tokenizer.pad_token_id
         if pad is None:
             pad = getattr(getattr(model, "config", None), "pad_token_id", None)
@@ -135,6 +154,8 @@ class Predictor:
         return out
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.onnx is not None:
+            return self.onnx.logits(batch)
         with runtime.autocast(self.precision, self.device):
             return self.model(**batch).logits.float()
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from attnlab import runtime
+from attnlab.errors import UserError
 from attnlab.inference.predictor import Predictor
 from attnlab.training.text2text import label_log_likelihoods, label_targets, targets_tensor
 
@@ -28,6 +29,9 @@ class Text2TextPredictor(Predictor):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, prefix: str | None = None,
                  **kwargs: Any):
+        if kwargs.get("engine", "torch") != "torch":
+            raise UserError("the ONNX Runtime engine serves classifiers, not text2text runs", where="engine",
+                            fix="use engine='torch' for this run")
         super().__init__(model, tokenizer, labels, **kwargs)
         if prefix is None and self.run is not None:
             prefix = self.run.config.get("text_prefix")

@@ -159,15 +159,16 @@ def _sse(obj: Any) -> str:
 
 def create_app(runs: Sequence[str | Path] = (), *, explain_models: Sequence[str] | None = None, chat: bool = True,
                chat_model: str | None = None, compare_dir: str | Path | None = None, limits: Limits | None = None,
-               ui: bool = True) -> FastAPI:
+               ui: bool = True, engine: str = "torch") -> FastAPI:
     """The FastAPI app serving ``runs`` (finished run directories, picked by folder name).
 
     ``explain_models``: registry models /v1/attention may load (default: the installed ones);
     ``chat``: serve /v1/generate and the Chat tab; ``compare_dir``: the comparison the Compare tab
-    shows (default: the newest of runs/compare, runs/quickstart); ``ui``: mount the Gradio UI at /ui.
+    shows (default: the newest of runs/compare, runs/quickstart); ``ui``: mount the Gradio UI at /ui;
+    ``engine``: what runs the classifiers, ``"torch"`` or ``"onnxruntime"`` (see ``Predictor``).
     """
     state = ServeState(runs, explain_models=explain_models, chat=chat, chat_model=chat_model,
-                       compare_dir=compare_dir, limits=limits)
+                       compare_dir=compare_dir, limits=limits, engine=engine)
     lim = state.limits
 
     @asynccontextmanager

@@ -61,9 +61,13 @@ class ServeState:
 
     def __init__(self, runs: Sequence[str | Path] = (), *, explain_models: Sequence[str] | None = None,
                  chat: bool = True, chat_model: str | None = None, compare_dir: str | Path | None = None,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, engine: str = "torch"):
         from attnlab.chat import DEFAULT_CHAT_MODEL
+        from attnlab.inference.predictor import ENGINES
 
+        if engine not in ENGINES:
+            raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")
+        self.engine = engine  # what classifies: torch or ONNX Runtime (attention maps always come from torch)
         self.limits = limits or Limits()
         self.runs: dict[str, Run] = {}
         for r in runs:
@@ -123,7 +127,8 @@ class ServeState:
             nonlocal predictor
             if predictor is None:  # first batch: load in the worker thread, once
                 log.info("Loading run %s for classification", run.name)
-                predictor = Predictor.from_run(run, batch_size=self.limits.max_texts)
+                engine = self.engine if run.config.get("task") != "text2text" else "torch"
+                predictor = Predictor.from_run(run, batch_size=self.limits.max_texts, engine=engine)
             return predictor.predict_proba(texts)
 
         return predict

@@ -1,0 +1,149 @@
+"""Where a training step's time goes: full fine-tuning against LoRA, phase by phase.
+
+On the same real SST-2 batches (length-grouped, padded per batch, as attnlab trains), it times the
+forward pass, the backward pass and the optimizer step of
+
+- **full**: attnlab's full fine-tuning (every weight trained, fused AdamW);
+- **lora**: attnlab's LoRA default (PEFT, r 16 on every linear layer, dropout 0);
+- **lora, attention only**: adapters on query/key/value only (fewer thin matrix products);
+- **frozen floor**: the whole base frozen and *no adapters*, but the gradient still flowing down to
+  the first layer (the embedding output is made to require it), only the head trained. No method
+  that adapts the first layer can take less: it is LoRA with free adapters.
+
+``full / frozen floor`` is the most any adapter method can gain per step on this machine and model;
+``full / lora`` is what PEFT's LoRA gains. Writes ``benchmarks/results/lora_step.json``.
+
+    python benchmarks/lora_step.py          # ~3 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DEFAULT_SST2, table, write_results
+
+PHASES = ("forward", "backward", "optimizer")
+
+
+def real_batches(data_dir: str, model_path: str, n: int, batch_size: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` batches of SST-2 training rows, each of similar lengths and padded to its longest."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from attnlab.data import load_data
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    texts = load_data("sst2", data_dir=data_dir, seed=seed, max_train_samples=n * batch_size * 4).splits["train"]
+    texts = list(texts["text"])
+    enc = tok(texts, truncation=True, max_length=128)
+    order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
+    groups = [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    pick = np.random.default_rng(seed).choice(len(groups), size=min(n, len(groups)), replace=False)
+    out = []
+    for g in (groups[i] for i in pick):
+        b = tok.pad({"input_ids": [enc["input_ids"][i] for i in g]}, return_tensors="pt")
+        b["labels"] = torch.randint(0, 2, (len(g),), generator=torch.Generator().manual_seed(int(g[0])))
+        out.append(b)
+    return out
+
+
+def build(kind: str, model_ref: str):
+    """(model in train mode, optimizer) prepared as ``attnlab train`` prepares them."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from attnlab.models import load_pretrained, resolve_model
+    from attnlab.training import TrainConfig
+    from attnlab.training.methods import get_method
+
+    method = "full" if kind == "full" else "head" if kind == "frozen floor" else "lora"
+    overrides = {"lora_targets": "query,key,value"} if kind == "lora, attention only" else {}
+    cfg = TrainConfig.from_sources(None, model=model_ref, method=method, **overrides)
+    model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolve_model(model_ref),
+                            num_labels=2, dtype=torch.float32)
+    model = get_method(method).prepare(model, cfg).train()
+    if kind == "frozen floor":  # the gradient flows through every frozen layer, as it must for LoRA
+        model.get_input_embeddings().register_forward_hook(lambda m, i, o: o.requires_grad_(True))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return model, torch.optim.AdamW(params, lr=1e-5, fused=True), sum(p.numel() for p in params)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    p.add_argument("--model", default="minilm-l6")
+    p.add_argument("--batches", type=int, default=16, help="distinct real batches")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3, help="passes over the batches (the first is warm-up)")
+    p.add_argument("--seed", type=int, default=42)
+    a = p.parse_args()
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from attnlab import runtime
+    from attnlab.models import resolve_model
+
+    hf_logging.set_verbosity_error()
+    threads = runtime.set_num_threads(None)
+    torch.manual_seed(a.seed)
+    batches = real_batches(a.data_dir, resolve_model(a.model).path, a.batches, a.batch_size, a.seed)
+    kinds = ["full", "lora", "lora, attention only", "frozen floor"]
+    built = {k: build(k, a.model) for k in kinds}
+    times: dict[str, dict[str, list[float]]] = {k: {ph: [] for ph in PHASES} for k in kinds}
+    for r in range(a.rounds):
+        for k in kinds if r % 2 == 0 else kinds[::-1]:  # interleaved: load changes hit every variant alike
+            model, opt, _ = built[k]
+            for b in batches:
+                t0 = time.perf_counter()
+                loss = model(**b).loss
+                t1 = time.perf_counter()
+                loss.backward()
+                t2 = time.perf_counter()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                t3 = time.perf_counter()
+                if r > 0:
+                    for ph, dt in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                        times[k][ph].append(dt)
+        print(f"  round {r + 1}/{a.rounds} done", flush=True)
+
+    rows = []
+    for k in kinds:
+        ms = {ph: 1000 * statistics.fmean(times[k][ph]) for ph in PHASES}
+        rows.append({"name": k, **{f"{ph}_ms": v for ph, v in ms.items()}, "step_ms": sum(ms.values()),
+                     "trainable_params": built[k][2]})
+    full = rows[0]["step_ms"]
+    for r in rows:
+        r["speedup_vs_full"] = full / r["step_ms"]
+    print(table(rows, [("name", "variant", ""), ("forward_ms", "forward ms", ".1f"),
+                       ("backward_ms", "backward ms", ".1f"), ("optimizer_ms", "optimizer ms", ".1f"),
+                       ("step_ms", "step ms", ".1f"), ("speedup_vs_full", "vs full", ".2f"),
+                       ("trainable_params", "trainable", ",")]))
+    by = {r["name"]: r for r in rows}
+    lengths = [int(b["input_ids"].shape[1]) for b in batches]
+    path = write_results("lora_step", {
+        "settings": {"model": a.model, "batches": len(batches), "batch_size": a.batch_size,
+                     "padded_lengths": lengths, "rounds": a.rounds, "timed_rounds": a.rounds - 1,
+                     "threads": threads, "seed": a.seed, "statistic": "mean ms per batch over the timed rounds; "
+                     "variants interleaved, order reversed every round; models in train mode (dropout on)"},
+        "lora_step_speedup_vs_full": by["lora"]["speedup_vs_full"],
+        "frozen_floor_speedup_vs_full": by["frozen floor"]["speedup_vs_full"],
+        "lora_adapter_cost_ms": by["lora"]["step_ms"] - by["frozen floor"]["step_ms"],
+        "variants": rows,
+    })
+    print(f"LoRA step {by['lora']['speedup_vs_full']:.2f}x faster than full; no adapter method that reaches the "
+          f"first layer can be more than {by['frozen floor']['speedup_vs_full']:.2f}x faster here "
+          f"(adapters cost {by['lora']['step_ms'] - by['frozen floor']['step_ms']:.0f} ms per step)")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
