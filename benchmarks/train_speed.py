@@ -4,9 +4,10 @@ In one run, on the same training rows and the 872 SST-2 validation sentences, it
 
 - **tutorial**: the Hugging Face fine-tuning tutorial as written: plain ``Trainer``, fp32,
   ``padding="max_length"`` (128 tokens), Trainer's defaults (batch 8, learning rate 5e-5, random
-  batches, no length grouping);
+  batches, no length grouping), for 2 epochs (``--epochs``) as in the tutorial;
 - **attnlab full** and **attnlab lora**: ``attnlab.training.train`` with its defaults (batch 32,
-  length-grouped batches padded per batch, precision chosen by the hardware, fused AdamW);
+  length-grouped batches padded per batch, precision chosen by the hardware, fused AdamW, 3 epochs;
+  ``--attnlab-epochs`` changes that);
 
 evaluating every ``--eval-every-samples`` training samples. Evaluation and checkpointing are
 excluded from every clock (a callback stops the clock around them), so "time" below is training
@@ -22,7 +23,7 @@ full: 6 x non-embedding params x B*T, LoRA: (4 x frozen + 6 x trainable) non-emb
 full and LoRA defaults with one setting changed at a time, and writes
 ``benchmarks/results/train_ablation.json``: the measured gain of each speed choice.
 
-    python benchmarks/train_speed.py                      # ~15 min on 2 quiet cores
+    python benchmarks/train_speed.py                      # ~20 min on 2 quiet cores
     python benchmarks/train_speed.py --ablation           # ~10 min on 2 quiet cores
 """
 

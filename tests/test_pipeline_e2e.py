@@ -29,6 +29,7 @@ def test_run_directory_contract(tiny_runs):
         assert "torch" in m["versions"] and m["hardware"]["cpu_cores"] >= 1
         history = [json.loads(line) for line in (path / "history.jsonl").read_text().splitlines()]
         assert any("loss" in h for h in history) and any("eval_accuracy" in h for h in history)
+        assert all(h["wall_seconds"] >= 0 for h in history)  # streamed times survive the final rewrite
     pct = {k: json.loads((p / "metrics.json").read_text())["params"]["trainable_percent"] for k, p in tiny_runs.items()}
     assert pct["head"] < pct["lora"] < 5 < pct["full"] == 100
 

@@ -233,3 +233,24 @@ def test_last_checkpoint_skips_incomplete_ones(tmp_path):
     assert [p.name for p in rundir.checkpoints(tmp_path)] == ["checkpoint-4", "checkpoint-8"]
     assert rundir.last_checkpoint(tmp_path) == ck / "checkpoint-8"
     assert rundir.last_checkpoint(tmp_path / "nothing") is None
+
+
+def test_final_history_keeps_streamed_wall_times_after_a_resume(tmp_path):
+    """history.jsonl is rewritten from the Trainer's log at the end (no repeats after a resume),
+    keeping the wall time streamed for each row; the later time wins for a step logged twice."""
+    from attnlab.training.callbacks import final_history
+
+    streamed = tmp_path / "history.jsonl"
+    streamed.write_text("\n".join([
+        json.dumps({"step": 1, "epoch": 0.5, "wall_seconds": 1.0, "loss": 0.7}),
+        json.dumps({"step": 2, "epoch": 1.0, "wall_seconds": 2.0, "loss": 0.6}),  # logged, then the crash
+        json.dumps({"step": 2, "epoch": 1.0, "wall_seconds": 9.0, "loss": 0.6}),  # logged again after --resume
+        json.dumps({"step": 2, "epoch": 1.0, "wall_seconds": 9.5, "eval_loss": 0.5, "eval_accuracy": 0.8}),
+        '{"step": 3, "epoch": 1.5, "wall_sec',  # cut short by a crash
+    ]) + "\n")
+    log = [{"loss": 0.7, "epoch": 0.5, "step": 1}, {"loss": 0.6, "epoch": 1.0, "step": 2},
+           {"eval_loss": 0.5, "eval_accuracy": 0.8, "epoch": 1.0, "step": 2}, {"train_runtime": 3.0, "step": 3}]
+    rows = final_history(streamed, log)
+    assert [r.get("wall_seconds") for r in rows] == [1.0, 9.0, 9.5, None]
+    assert [r["step"] for r in rows] == [1, 2, 2, 3] and rows[2]["eval_accuracy"] == 0.8
+    assert final_history(tmp_path / "missing.jsonl", log)[0] == {"step": 1, "epoch": 0.5, "loss": 0.7}

@@ -21,10 +21,12 @@ The session holds the graph in memory, so the temporary folder is gone once the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,17 @@ PROBE_TEXTS = ["a quietly moving film , beautifully acted and never dull .", "du
 HEAD_NODE_MARKERS = ("/classifier", "/pooler/", "/score", "/pre_classifier")  # in exported node names
 QUANTIZED_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention")
 LOGIT_TOLERANCE = 1e-3  # max |logit difference| that counts as the same model (fp32 fusions differ ~1e-5)
+
+
+@contextlib.contextmanager
+def quiet_logging() -> Iterator[None]:
+    """Drop log records below ERROR while ONNX Runtime's Python tools run, whatever loggers they use."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def require_onnxruntime() -> Any:
@@ -88,16 +101,11 @@ def export_onnx(model: torch.nn.Module, tokenizer: Any, path: str | Path, *, opt
 
         heads = getattr(model.config, "num_attention_heads", 0)
         hidden = getattr(model.config, "hidden_size", 0)
-        ort_log = logging.getLogger("onnxruntime.transformers")
-        level = ort_log.level
-        ort_log.setLevel(logging.ERROR)
-        try:
+        with quiet_logging():  # the optimizer logs every fusion at INFO on its own module loggers
             fused = optimizer.optimize_model(str(plain), model_type="bert", num_heads=heads, hidden_size=hidden,
                                              opt_level=0)
-        finally:
-            ort_log.setLevel(level)
-        info["fused_operators"] = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-        fused.save_model_to_file(str(path))
+            info["fused_operators"] = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+            fused.save_model_to_file(str(path))
         info["fused"] = True
         info["plain_path"] = str(plain)
     else:
@@ -115,17 +123,11 @@ def quantize_onnx_int8(src: Path, dst: Path) -> int:
 
     head = [n.name for n in onnx.load(str(src)).graph.node if any(k in n.name for k in HEAD_NODE_MARKERS)]
     head += [f"{name}_MatMul" for name in head]  # the quantizer first rewrites a Gemm as <name>_MatMul + Add
-    root = logging.getLogger()  # the quantizer logs advice on the root logger
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
-                             weight_type=QuantType.QInt8, nodes_to_exclude=head,
-                             extra_options={"DefaultTensorType": TensorProto.FLOAT})  # fused ops lack inferred types
-    finally:
-        root.setLevel(level)
+    with quiet_logging(), warnings.catch_warnings():  # the quantizer logs advice on the root logger
+        warnings.simplefilter("ignore")
+        quantize_dynamic(src, dst, op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
+                         weight_type=QuantType.QInt8, nodes_to_exclude=head,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT})  # fused ops lack inferred types
     return sum(n.op_type in QUANTIZED_OPS for n in onnx.load(str(dst)).graph.node)
 
 
@@ -174,6 +176,7 @@ class OnnxEngine:
                 raise UserError(f"the ONNX export does not reproduce the model (max |logit diff| {diff:.2g})",
                                 where="engine='onnxruntime'", fix="use the torch engine for this model")
             self.info["fused"] = p == path and self.info["fused"]
+            self.info.pop("plain_path", None)  # a temporary file, gone with the folder
             self.info["max_logit_diff"] = diff
             if quantize == "int8":
                 q = Path(tmp) / "model.int8.onnx"

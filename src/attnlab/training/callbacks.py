@@ -11,6 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback
 
@@ -64,10 +65,38 @@ class HistoryCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kw):
         if not self.is_main or not logs:
             return
-        row = {"step": state.global_step, "epoch": state.epoch, "wall_seconds": round(time.perf_counter() - self.start, 3)}
+        row = {"step": state.global_step, "epoch": state.epoch,
+               "wall_seconds": round(time.perf_counter() - self.start, 3)}
         row.update({k: v for k, v in logs.items() if isinstance(v, int | float | str)})
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def final_history(streamed: Path, log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's history as the Trainer's ``log_history`` (one row per log, no repeats after a
+    resume), each row keeping the ``wall_seconds`` that :class:`HistoryCallback` streamed for it
+    (matched by step and logged keys; after a resume the later time wins)."""
+    walls: dict[tuple[Any, ...], float] = {}
+    if streamed.is_file():
+        for line in streamed.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a crash
+                continue
+            if "wall_seconds" in row:
+                walls[_history_key(row)] = row["wall_seconds"]
+    out = []
+    for h in log_history:
+        row = {"step": h.get("step"), "epoch": h.get("epoch")}
+        wall = walls.get(_history_key(h))
+        if wall is not None:
+            row["wall_seconds"] = wall
+        out.append(row | h)
+    return out
+
+
+def _history_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row.get("step"), *sorted(k for k in row if k not in ("step", "epoch", "wall_seconds")))
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -6,6 +6,7 @@ launch`` (Trainer uses Accelerate underneath); only rank 0 writes the run direct
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -35,7 +36,13 @@ from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
 from attnlab.training import rundir, text2text
-from attnlab.training.callbacks import HistoryCallback, InterruptCallback, TimingCallback, TrainingInterrupted
+from attnlab.training.callbacks import (
+    HistoryCallback,
+    InterruptCallback,
+    TimingCallback,
+    TrainingInterrupted,
+    final_history,
+)
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import Method, base_weight_memory, count_params, get_method
@@ -284,9 +291,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     resolved_cfg = cfg.to_dict() | {"learning_rate": args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
                                     "precision": precision, "model_path": resolved.path} | method.run_settings(cfg)
     rundir.write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
-    history = trainer.state.log_history
-    rundir.write_text_atomic(history_path, "".join(
-        __import__("json").dumps(h) + "\n" for h in history))
+    history = final_history(history_path, trainer.state.log_history)
+    rundir.write_text_atomic(history_path, "".join(json.dumps(h) + "\n" for h in history))
     train_tokens = int(np.sum(encoded["train"]["length"]))
     epochs_done = float(trainer.state.epoch or 0)
     steps = [s for s in timing.step_seconds]
