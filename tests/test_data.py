@@ -103,7 +103,7 @@ def test_bad_files(tmp_path, content, name, needle):
 def test_missing_file_and_unknown_name():
     with pytest.raises(UserError, match="no data set or file named"):
         load_data("no-such-data")
-    with pytest.raises(UserError, match="between 0 and 0.5"):
+    with pytest.raises(UserError, match=r"between 0 and 0\.5"):
         load_data("sst2", val_fraction=0.9)
 
 

@@ -126,7 +126,8 @@ def test_notebook_fragments_coexist(page):
     pg = page
     # insert the outputs the way JupyterLab does: innerHTML, then each <script> replaced by a copy
     # (scripts set through innerHTML never run on their own)
-    pg.set_content("<html><body><div class='cell-output'></div><p>between</p><div class='cell-output'></div></body></html>")
+    pg.set_content("<html><body><div class='cell-output'></div><p>between</p>"
+                   "<div class='cell-output'></div></body></html>")
     pg.evaluate("""frags => document.querySelectorAll('.cell-output').forEach((host, k) => {
         host.innerHTML = frags[k];
         host.querySelectorAll('script').forEach(old => {

@@ -16,7 +16,7 @@ def test_registry_lists_and_resolves_default():
 
 
 def test_local_folder_and_errors(tmp_path):
-    with pytest.raises(UserError, match="no config.json"):
+    with pytest.raises(UserError, match=r"no config\.json"):
         resolve_model(str(tmp_path))
     write(tmp_path / "m" / "config.json", "{}")
     assert resolve_model(str(tmp_path / "m")).source == "local"

@@ -140,7 +140,8 @@ def load_data(
     if ref == "sst2":
         frames, names = sources.sst2_frames(data_dir), label_names or sources.SST2_LABELS
         tcol, lcol = "text", "label"
-        frames = {s: df.assign(label=df["label"].astype(str).map({"0": "negative", "1": "positive"}).fillna(df["label"]))
+        digits = {"0": "negative", "1": "positive"}
+        frames = {s: df.assign(label=df["label"].astype(str).map(digits).fillna(df["label"]))
                   for s, df in frames.items()}
     elif ref == "movie-snippets":
         df, neutral = sources.movie_snippets_frame()

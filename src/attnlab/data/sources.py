@@ -39,7 +39,8 @@ def sst2_frames(data_dir: str | None) -> dict[str, pd.DataFrame]:
         root = Path(folder).expanduser()
         if not (root / "train.tsv").is_file():
             raise UserError("no train.tsv in the SST-2 folder", where=str(root),
-                            fix=f"pass a GLUE-style folder with train.tsv/validation.tsv[/test.tsv] via --data-dir or {SST2_ENV}")
+                            fix="pass a GLUE-style folder with train.tsv/validation.tsv[/test.tsv] via --data-dir "
+                                f"or {SST2_ENV}")
         frames = {}
         for split in ("train", "validation", "test"):
             f = root / f"{split}.tsv"

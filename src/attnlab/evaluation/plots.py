@@ -45,16 +45,16 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
     evals = [(h["step"], h["eval_accuracy"]) for h in history if "eval_accuracy" in h]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     if train:
-        ax.plot(*zip(*train), label="train loss", color="tab:blue")
+        ax.plot(*zip(*train, strict=True), label="train loss", color="tab:blue")
     evl = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
     if evl:
-        ax.plot(*zip(*evl), "o--", label="validation loss", color="tab:orange")
+        ax.plot(*zip(*evl, strict=True), "o--", label="validation loss", color="tab:orange")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
     if evals:
         ax2 = ax.twinx()
-        ax2.plot(*zip(*evals), "s-", color="tab:green", label="validation accuracy")
+        ax2.plot(*zip(*evals, strict=True), "s-", color="tab:green", label="validation accuracy")
         ax2.set_ylabel("validation accuracy")
         ax2.legend(loc="upper right")
     ax.legend(loc="upper left")

@@ -72,9 +72,11 @@ def diff_results(a: AttentionResult, b: AttentionResult) -> AttentionDiff:
     """Compare two extractions of the same text."""
     if a.input_ids != b.input_ids:
         raise UserError(f"'{a.model_name}' and '{b.model_name}' tokenize the text differently",
-                        where="--compare", fix="compare models that share a tokenizer (e.g. a base model and its fine-tune)")
+                        where="--compare",
+                        fix="compare models that share a tokenizer (e.g. a base model and its fine-tune)")
     if a.attentions.shape != b.attentions.shape:
-        raise UserError(f"the models have different shapes: {a.num_layers}x{a.num_heads} vs {b.num_layers}x{b.num_heads}"
+        raise UserError("the models have different shapes: "
+                        f"{a.num_layers}x{a.num_heads} vs {b.num_layers}x{b.num_heads}"
                         " (layers x heads)", where="--compare", fix="compare models of the same architecture")
     pa, pb = a.attentions.astype(np.float64), b.attentions.astype(np.float64)
     mad = np.abs(pa - pb).mean(axis=(-1, -2))

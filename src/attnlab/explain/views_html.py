@@ -76,10 +76,11 @@ def to_notebook_html(result: AttentionResult, layer: int = 0, heads: Sequence[in
     e = html.escape
     kind = "causal (each token sees only earlier ones)" if result.is_causal else "bidirectional"
     notes = "".join(f' · <span class="attnlab-note">{e(n)}</span>' for n in result.notes)
+    sub = f"{result.seq_len} tokens · {result.num_layers} layers × {result.num_heads} heads · {kind}{notes}"
     return f"""<div class="attnlab-viewer" id="{vid}" data-model="{e(result.model_name)}">
 <style>{_asset("viewer.css")}</style>
 <div class="attnlab-title">Attention: {e(label or result.model_name)}</div>
-<div class="attnlab-sub">{result.seq_len} tokens · {result.num_layers} layers × {result.num_heads} heads · {kind}{notes}<br>
+<div class="attnlab-sub">{sub}<br>
 Left: the token attending (query); right: the token attended to (key). Line opacity = weight.
 Hover a token to see only its lines; click a thumbnail to show that head.</div>
 <div class="attnlab-controls">
