@@ -157,6 +157,24 @@ def test_onnxruntime_engine_checks_and_explains(tiny_runs, monkeypatch):
         Predictor.from_run(tiny_runs["head"], engine="onnxruntime")
 
 
+def test_export_onnx_writes_one_runnable_file(tiny_bert, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from attnlab.inference.onnx_engine import export_onnx
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    info = export_onnx(model, tok, tmp_path / "m.onnx")
+    assert info["fused"] and info["fused_operators"]["Attention"] == 2 and "plain_path" not in info
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+    enc = tok(TEXTS, padding=True, return_tensors="np")
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(["logits"], {k: enc[k] for k in info["inputs"]})[0]
+    with torch.no_grad():
+        want = model(**tok(TEXTS, padding=True, return_tensors="pt")).logits.numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_predict_cli_takes_engine(tiny_runs, capsys):
     pytest.importorskip("onnxruntime")
     from attnlab.cli import main

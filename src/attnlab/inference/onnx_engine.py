@@ -76,11 +76,13 @@ def model_inputs(model: torch.nn.Module, tokenizer: Any) -> list[str]:
     return [n for n in INPUT_NAMES if n in accepted and n in produced]
 
 
-def export_onnx(model: torch.nn.Module, tokenizer: Any, path: str | Path, *, optimize: bool = True) -> dict[str, Any]:
+def export_onnx(model: torch.nn.Module, tokenizer: Any, path: str | Path, *, optimize: bool = True,
+                keep_plain: bool = False) -> dict[str, Any]:
     """Write ``model`` (a sequence classifier, CPU fp32) to ``path`` as ONNX; fuse it where ORT can.
 
-    Returns what was done: input names, whether the fused graph was written, and the fused operator
-    counts."""
+    The model is switched to eager attention (the pattern ORT fuses). Returns what was done: input
+    names, whether the fused graph was written, the fused operator counts and, with ``keep_plain``,
+    the path of the unfused export kept beside it (``<name>.plain.onnx``)."""
     require_onnxruntime()
     path = Path(path)
     names = model_inputs(model, tokenizer)
@@ -107,7 +109,10 @@ def export_onnx(model: torch.nn.Module, tokenizer: Any, path: str | Path, *, opt
             info["fused_operators"] = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
             fused.save_model_to_file(str(path))
         info["fused"] = True
-        info["plain_path"] = str(plain)
+        if keep_plain:
+            info["plain_path"] = str(plain)
+        else:
+            plain.unlink()
     else:
         os.replace(plain, path)
     return info
@@ -160,7 +165,7 @@ class OnnxEngine:
         with tempfile.TemporaryDirectory(prefix="attnlab-onnx-") as tmp:
             path = Path(tmp) / "model.onnx"
             try:
-                self.info = export_onnx(model, tokenizer, path)
+                self.info = export_onnx(model, tokenizer, path, keep_plain=True)
             except (RuntimeError, ValueError, TypeError, torch.onnx.errors.OnnxExporterError) as exc:
                 raise UserError(f"could not export the model to ONNX: {str(exc).splitlines()[0][:200]}",
                                 where="engine='onnxruntime'", fix="use the torch engine for this model") from None
