@@ -120,3 +120,16 @@ def test_eval_split_rejects_unseen_labels(tmp_path):
         load_eval_split(str(p), ["negative", "positive"])
     q = write(tmp_path / "ids.csv", "text,label\ngood,1\nbad,0\n")
     assert load_eval_split(str(q), ["negative", "positive"])["label"] == [1, 0]
+
+
+def test_tiny_split_keeps_class_shares_when_sklearn_cannot_stratify():
+    """3 rows to carve and 4 classes: sklearn refuses to stratify; the fallback still follows each
+    class's share (largest remainders) instead of drawing at random (which once gave 3 of one class)."""
+    import numpy as np
+
+    from attnlab.data.loading import _stratified
+
+    labels = np.array([0] * 9 + [1] * 8 + [2] * 2 + [3] * 2)
+    keep, rest = _stratified(len(labels), labels, 0.1, seed=7)
+    assert np.bincount(labels[rest], minlength=4).tolist() == [2, 1, 0, 0]
+    assert sorted([*keep, *rest]) == list(range(len(labels)))

@@ -8,6 +8,7 @@ used for training or model selection.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -98,12 +99,30 @@ def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
 def _stratified(n_total: int, labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.arange(n_total)
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
-    try:
-        keep, rest = train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
-    except ValueError:  # too few rows per class for a stratified split of that size
-        keep, rest = train_test_split(idx, test_size=size, random_state=seed)
-    return np.sort(keep), np.sort(rest)
+    if counts[counts > 0].min() >= 2:
+        try:
+            keep, rest = train_test_split(idx, test_size=size, random_state=seed, stratify=labels)
+            return np.sort(keep), np.sort(rest)
+        except ValueError:  # fewer rows to carve than classes: sklearn cannot stratify that
+            pass
+    return _proportional_split(labels, size, seed)
+
+
+def _proportional_split(labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keep, rest) with ``rest`` as close to each class's share as whole rows allow (largest
+    remainders get the leftover rows), drawn at random within each class: the split for data sets
+    too small for sklearn's stratified one."""
+    n = len(labels)
+    n_rest = min(n - 1, math.ceil(size * n) if isinstance(size, float) else int(size))
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n_rest * counts / n
+    alloc = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - alloc), kind="stable")
+    alloc[order[:n_rest - int(alloc.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    rest = np.concatenate([rng.choice(np.flatnonzero(labels == c), size=min(k, cnt), replace=False)
+                           for c, k, cnt in zip(classes, alloc, counts, strict=True)])
+    return np.setdiff1d(np.arange(n), rest), np.sort(rest)
 
 
 def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
