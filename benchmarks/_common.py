@@ -53,6 +53,23 @@ def sst2_config(data_dir: str, **settings: Any):
     return cfg
 
 
+def add_quick_run_args(p: argparse.ArgumentParser, *, runs_dir: str, runs_dir_help: str, train_rows: int,
+                       run_help: str = "a finished run directory") -> None:
+    """``--run`` or, without it, the flags of the quick LoRA run trained in its place (``open_quick_run``)."""
+    p.add_argument("--run", help=f"{run_help} (default: train a quick LoRA run)")
+    p.add_argument("--data-dir", default=DEFAULT_SST2)
+    p.add_argument("--runs-dir", default=runs_dir, help=runs_dir_help)
+    p.add_argument("--train-rows", type=int, default=train_rows, help="rows for the quick run")
+    p.add_argument("--retrain", action="store_true", help="retrain the quick run even if it exists")
+
+
+def open_quick_run(a: argparse.Namespace):
+    """The run ``--run`` names, or the quick LoRA run (trained now unless it already finished)."""
+    from attnlab.training.rundir import open_run
+
+    return open_run(a.run or quick_lora_run(a.runs_dir, a.data_dir, a.train_rows, a.retrain))
+
+
 def quick_lora_run(runs_dir: str, data_dir: str, train_rows: int, retrain: bool = False) -> Path:
     """A LoRA run (attnlab's default method) on a slice of SST-2 in ``runs_dir/quick-lora``, reused when
     already finished; its own evaluation uses 200 rows (the benchmarks measure on their own data)."""

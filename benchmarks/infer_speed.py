@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, quick_lora_run, table, write_results
+from _common import add_quick_run_args, open_quick_run, table, write_results
 
 MIN_AGREEMENT = 0.995
 COLUMNS = [("name", "configuration", ""), ("sentences_per_second", "sentences/s", ".1f"),
@@ -45,11 +45,8 @@ def percentile_ms(seconds: list[float], q: float) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", help="a finished run directory (default: train a quick LoRA run)")
-    p.add_argument("--data-dir", default=DEFAULT_SST2)
-    p.add_argument("--runs-dir", default="runs/bench-infer", help="where the quick run and merged model go")
-    p.add_argument("--train-rows", type=int, default=4000, help="rows for the quick run")
-    p.add_argument("--retrain", action="store_true", help="retrain the quick run even if it exists")
+    add_quick_run_args(p, runs_dir="runs/bench-infer", runs_dir_help="where the quick run and merged model go",
+                       train_rows=4000)
     p.add_argument("--max-sentences", type=int, default=None, help="use the first N validation sentences")
     p.add_argument("--repeats", type=int, default=3, help="timed rounds over all settings (median reported)")
     p.add_argument("--latency-sentences", type=int, default=300, help="sentences timed one at a time")
@@ -65,10 +62,9 @@ def main() -> int:
     from attnlab.data import load_data
     from attnlab.inference import Predictor, merge_run
     from attnlab.inference.loading import load_run_model
-    from attnlab.training.rundir import open_run
 
     hf_logging.set_verbosity_error()
-    run = open_run(a.run or quick_lora_run(a.runs_dir, a.data_dir, a.train_rows, a.retrain))
+    run = open_quick_run(a)
     threads = runtime.set_num_threads(None)
     data = load_data("sst2", data_dir=a.data_dir)
     val = data.splits["validation"]
@@ -197,7 +193,7 @@ def main() -> int:
         if name == "attnlab onnxruntime":
             pr1 = predictor(**settings_of[name] | {"num_threads": 1})
             fns[f"{name}, 1 thread"] = lambda t, pr=pr1: pr.predict_proba([t])
-        elif name != "attnlab int8" and not settings_of[name].get("engine") == "onnxruntime":
+        elif name != "attnlab int8" and settings_of[name].get("engine") != "onnxruntime":
             fns[f"{name}, 1 thread"] = with_threads(1, lambda t, pr=pr: pr.predict_proba([t]))
     pipe = pipeline("text-classification", model=str(merged_dir), device=-1, dtype=torch.float32)
     fns["pipeline fp32"] = lambda t: pipe(t)

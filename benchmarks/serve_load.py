@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, quick_lora_run, write_results
+from _common import add_quick_run_args, open_quick_run, write_results
 
 MIB = 2**20
 STARTUP_TIMEOUT_S = 300.0  # server start, and the first request (it loads the model)
@@ -327,11 +327,8 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run", help="a finished run directory to serve (default: train a quick LoRA run)")
-    p.add_argument("--data-dir", default=DEFAULT_SST2)
-    p.add_argument("--runs-dir", default="runs/bench-serve", help="where the quick run and the server log go")
-    p.add_argument("--train-rows", type=int, default=500, help="rows for the quick run")
-    p.add_argument("--retrain", action="store_true", help="retrain the quick run even if it exists")
+    add_quick_run_args(p, runs_dir="runs/bench-serve", runs_dir_help="where the quick run and the server log go",
+                       train_rows=500, run_help="a finished run directory to serve")
     p.add_argument("--clients", type=int, default=20, help="concurrent clients (default: 20)")
     p.add_argument("--requests", type=int, default=1000, help="requests in total, one sentence each (default: 1000)")
     p.add_argument("--warmup", type=int, default=40, help="warm-up requests, not counted (default: 40)")
@@ -349,9 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.clients < 1 or a.requests < 1 or a.warmup < 0:
         p.error("--clients and --requests must be positive, --warmup not negative")
 
-    from attnlab.training.rundir import open_run
 
-    run = open_run(a.run or quick_lora_run(a.runs_dir, a.data_dir, a.train_rows, a.retrain))
+    run = open_quick_run(a)
     texts = sentences(a.data_dir, a.seed)
     lengths = sorted(len(t) for t in texts)
     server = Server(run.path, Path(a.runs_dir) / "serve_load-server.log", num_threads=a.num_threads)

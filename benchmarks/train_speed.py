@@ -226,7 +226,7 @@ def attnlab_cfg(a: argparse.Namespace, method: str, out: Path, **overrides: Any)
     """attnlab's defaults for ``method`` on the benchmark's slice (its own epochs unless
     ``--attnlab-epochs``); every recipe runs all its epochs (no early stopping)."""
     return sst2_config(
-        a.data_dir, model=a.model, method=method, epochs=getattr(a, "attnlab_epochs", None), seed=a.seed,
+        a.data_dir, model=a.model, method=method, epochs=a.attnlab_epochs, seed=a.seed,
         max_train_samples=a.train_rows, max_eval_samples=a.eval_rows, max_length=a.max_length,
         output_dir=str(out), logging_steps=100, **overrides)
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from attnlab.errors import UserError
+from attnlab.inference.predictor import has_4bit_layers
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +146,9 @@ class OnnxEngine:
         if getattr(model, "peft_config", None) is not None:
             raise UserError("the ONNX engine needs a plain model, got an unmerged PEFT model",
                             where="engine='onnxruntime'", fix="load the run merged (the default)")
-        if any(type(m).__module__.startswith("bitsandbytes") for m in model.modules()):
+        if has_4bit_layers(model):
             raise UserError("the ONNX engine cannot export a 4-bit (bitsandbytes) model",
                             where="engine='onnxruntime'", fix="load the run merged (the default)")
-        self.quantize = quantize
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = num_threads or torch.get_num_threads()
         opts.inter_op_num_threads = 1

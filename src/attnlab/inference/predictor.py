@@ -40,13 +40,24 @@ QUANTIZE_CHOICES = (None, "int8")
 ENGINES = ("torch", "onnxruntime")
 
 
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")
+    return engine
+
+
+def has_4bit_layers(model: torch.nn.Module) -> bool:
+    """Whether bitsandbytes 4-bit layers are in ``model`` (an unmerged QLoRA run's base)."""
+    return any(type(m).__module__.startswith("bitsandbytes") for m in model.modules())
+
+
 def quantize_int8(model: torch.nn.Module, *, skip_head: bool = True) -> torch.nn.Module:
     """A copy of ``model`` with dynamic int8 ``nn.Linear`` layers (CPU only): weights stored int8 per
     row, activations quantized per batch on the fly (fbgemm/x86 kernels, fast on AVX2).
 
     With ``skip_head`` the classification head (tiny, and where rounding moves the logits most
     directly) stays fp32."""
-    if any(type(m).__module__.startswith("bitsandbytes") for m in model.modules()):
+    if has_4bit_layers(model):
         raise UserError("the model is already 4-bit quantized (an unmerged QLoRA run)", where="quantize='int8'",
                         fix="load it merged (the default) or use quantize=None")
     names = {name for name, mod in model.named_modules()
@@ -81,8 +92,7 @@ class Predictor:
                  engine: str = "torch"):
         if quantize not in QUANTIZE_CHOICES:
             raise UserError(f"unknown quantize option {quantize!r}", where="quantize", fix="pass None or 'int8'")
-        if engine not in ENGINES:
-            raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")
+        check_engine(engine)
         self.device = torch.device(device) if device else runtime.device()
         if (quantize == "int8" or engine == "onnxruntime") and self.device.type != "cpu":
             what = "int8 dynamic quantization" if quantize else "the ONNX Runtime engine"
@@ -96,8 +106,7 @@ class Predictor:
         if engine == "onnxruntime":
             from attnlab.inference.onnx_engine import OnnxEngine
 
-            self.onnx = OnnxEngine(model, tokenizer, quantize=quantize,
-                                    num_threads=num_threads or torch.get_num_threads())
+            self.onnx = OnnxEngine(model, tokenizer, quantize=quantize, num_threads=num_threads)
             self.model = model  # kept for what needs the torch modules (attention maps)
         else:
             self.model = quantize_int8(model) if quantize == "int8" else model

@@ -63,11 +63,10 @@ class ServeState:
                  chat: bool = True, chat_model: str | None = None, compare_dir: str | Path | None = None,
                  limits: Limits | None = None, engine: str = "torch"):
         from attnlab.chat import DEFAULT_CHAT_MODEL
-        from attnlab.inference.predictor import ENGINES
+        from attnlab.inference.predictor import check_engine
 
-        if engine not in ENGINES:
-            raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")
-        self.engine = engine  # what classifies: torch or ONNX Runtime (attention maps always come from torch)
+        # what classifies: torch or ONNX Runtime (attention maps always come from torch)
+        self.engine = check_engine(engine)
         self.limits = limits or Limits()
         self.runs: dict[str, Run] = {}
         for r in runs:
