@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,13 @@ def tiny_runs(tmp_path_factory, sst2_dir) -> dict[str, Path]:
                                        output_dir=str(root / method), **TINY)
         runs[method] = train(cfg, progress=False).path
     return runs
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (the OS picks it), for a server or torchrun's rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import free_port
+
 
 def test_torchrun_two_cpu_processes(sst2_dir, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun) if torchrun.exists() else shutil.which("torchrun"), "--nproc_per_node", "2",
-           "--master_port", "29517", "-m", "attnlab.cli", "train", "--data", "sst2", "--data-dir", str(sst2_dir),
+           "--master_port", str(free_port()), "-m", "attnlab.cli", "train", "--data", "sst2",
+           "--data-dir", str(sst2_dir),
            "--method", "lora", "--max-train-samples", "32", "--max-eval-samples", "16", "--epochs", "1",
            "--batch-size", "8", "-o", str(tmp_path / "run"), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)

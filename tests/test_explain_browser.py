@@ -2,7 +2,7 @@
 
 Checks that attention.html works from file:// with no console errors, that hovering a token,
 changing the layer and clicking a model-view thumbnail each re-draw the head view, and that two
-notebook fragments coexist on one page. Screenshots go to test-artifacts/ (git-ignored).
+notebook fragments coexist on one page. Screenshots go to the test's tmp folder.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 from attnlab.explain import explain, extract_attention, to_iframe_html, to_notebook_html
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 TEXT = "the movie was not good at all"
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -32,8 +31,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, tmp_path):
     pg = browser.new_page(viewport={"width": 1400, "height": 900})
+    pg.shot_dir = tmp_path
     pg.errors = []  # console errors and uncaught exceptions
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
@@ -47,8 +47,7 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
 
 
 def _shot(pg, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
+    path = pg.shot_dir / name
     pg.screenshot(path=str(path))
     from PIL import Image
 

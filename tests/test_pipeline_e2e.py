@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from agreement import assert_rows_distinguishable, assert_same_predictions
 from conftest import TINY
 
 from attnlab.cli import main
@@ -40,24 +41,26 @@ def test_plain_transformers_and_peft_load_the_runs(tiny_runs):
 
     from attnlab import load
 
-    texts = ["a moving and funny film", "a dull, lifeless mess"]
+    texts = ["a moving and funny film", "a dull, lifeless mess", "fine"]
     for method in ("full", "head"):
         model = AutoModelForSequenceClassification.from_pretrained(tiny_runs[method] / "model").eval()
         tok = AutoTokenizer.from_pretrained(tiny_runs[method] / "model")
         with torch.no_grad():
             probs = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
-        ours = load(str(tiny_runs[method])).predict_proba(texts)
-        np.testing.assert_allclose(ours, probs, atol=1e-5)
+        assert_rows_distinguishable(probs)
+        assert_same_predictions(load(str(tiny_runs[method]), precision="fp32").predict_proba(texts), probs)
+        assert_same_predictions(load(str(tiny_runs[method]), precision="bf16").predict_proba(texts), probs, "bf16")
     lora_dir = tiny_runs["lora"] / "model"
     peft_model = AutoPeftModelForSequenceClassification.from_pretrained(lora_dir, num_labels=2).eval()
     assert isinstance(peft_model, PeftModel)
     tok = AutoTokenizer.from_pretrained(lora_dir)
     with torch.no_grad():
         probs = torch.softmax(peft_model(**tok(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
-    merged = load(str(tiny_runs["lora"])).predict_proba(texts)  # merged adapters by default
-    unmerged = load(str(tiny_runs["lora"]), merge=False).predict_proba(texts)
-    np.testing.assert_allclose(merged, probs, atol=1e-4)
-    np.testing.assert_allclose(unmerged, probs, atol=1e-5)
+    assert_rows_distinguishable(probs)
+    merged = load(str(tiny_runs["lora"]), precision="fp32").predict_proba(texts)  # merged adapters by default
+    unmerged = load(str(tiny_runs["lora"]), merge=False, precision="fp32").predict_proba(texts)
+    assert_same_predictions(merged, probs)
+    assert_same_predictions(unmerged, probs)
 
 
 def test_predict_cli(tiny_runs, tmp_path, capsys):
@@ -103,7 +106,7 @@ def test_merge_cli_gives_same_predictions(tiny_runs, tmp_path):
     texts = ["not bad at all", "worst film of the year"]
     with torch.no_grad():
         probs = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
-    np.testing.assert_allclose(probs, load(str(tiny_runs["lora"]), merge=False).predict_proba(texts), atol=1e-4)
+    assert_same_predictions(probs, load(str(tiny_runs["lora"]), merge=False, precision="fp32").predict_proba(texts))
     assert main(["merge", str(tiny_runs["lora"]), str(out)]) == 2  # not empty, no --overwrite
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from agreement import assert_same_accuracy, assert_same_predictions
 from conftest import TINY
 
 pytest.importorskip("bitsandbytes")
@@ -40,6 +41,11 @@ def _test_split(sst2_dir):
     ds = load_data("sst2", data_dir=str(sst2_dir), seed=42, max_train_samples=TINY["max_train_samples"],
                    max_eval_samples=TINY["max_eval_samples"])
     return ds.splits["test"]["text"], np.asarray(ds.splits["test"]["label"])
+
+
+def run_precision(run: Path) -> str:
+    """The precision the run evaluated in: bf16 autocast on AMX CPUs, else fp32."""
+    return yaml.safe_load((run / "config.yaml").read_text())["precision"]
 
 
 def test_qlora_run_records_a_4bit_base(qlora_run):
@@ -73,14 +79,16 @@ def test_qlora_predictions_match_its_evaluation(qlora_run, sst2_dir):
 
     texts, labels = _test_split(sst2_dir)
     metrics = json.loads((qlora_run / "metrics.json").read_text())
-    quantized = Predictor.from_run(qlora_run, merge=False)
+    precision = run_precision(qlora_run)
+    tolerance = "nf4" if precision == "fp32" else precision  # the 4-bit base's kernels (tests/agreement.py)
+    quantized = Predictor.from_run(qlora_run, merge=False, precision=precision)
     assert any(isinstance(mod, bnb.nn.Linear4bit) for mod in quantized.model.modules())
     p4 = quantized.predict_proba(texts)
-    assert float((p4.argmax(1) == labels).mean()) == pytest.approx(metrics["test"]["accuracy"])
-    merged = Predictor.from_run(qlora_run)  # default: dequantized to fp32, adapters merged
+    assert_same_accuracy(p4, labels, metrics["test"]["accuracy"], tolerance)
+    merged = Predictor.from_run(qlora_run, precision=precision)  # default: dequantized to fp32, adapters merged
     assert not any("bitsandbytes" in type(mod).__module__ for mod in merged.model.modules())
     assert all(p.dtype == torch.float32 for p in merged.model.parameters())
-    np.testing.assert_allclose(merged.predict_proba(texts), p4, atol=1e-4)
+    assert_same_predictions(merged.predict_proba(texts), p4, tolerance)
 
 
 def test_qlora_merge_writes_a_plain_fp32_model(qlora_run, tmp_path):
@@ -94,7 +102,8 @@ def test_qlora_merge_writes_a_plain_fp32_model(qlora_run, tmp_path):
     texts = ["a moving and funny film", "a dull, lifeless mess"]
     with torch.no_grad():
         probs = torch.softmax(model(**tok(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
-    np.testing.assert_allclose(probs, Predictor.from_run(qlora_run, merge=False).predict_proba(texts), atol=1e-4)
+    quantized = Predictor.from_run(qlora_run, merge=False, precision="fp32")
+    assert_same_predictions(probs, quantized.predict_proba(texts), "nf4")  # the 4-bit base's kernels
 
 
 def test_compare_has_a_qlora_row(compared):

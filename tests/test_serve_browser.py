@@ -4,7 +4,9 @@ Starts the server as a subprocess on a free port, then: classifies a sentence (l
 confidences appear, with the rollout highlight), draws attention and hovers a token inside the
 viewer's iframe (the drawing changes), opens the comparison, and chats (the reply streams in).
 Every request the page makes must stay on the server (works offline), and the console must stay
-free of errors. Screenshots go to test-artifacts/ and are copied to docs/img/serve-*.png.
+free of errors. Screenshots go to the test's tmp folder; ``python docs/gen/serve_screenshots.py`` runs
+this module with ``ATTNLAB_DOCS_IMG=docs/img`` to refresh the documentation's copies (a test never
+writes into the repository by itself).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,11 +23,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO / "test-artifacts"
-DOCS_IMG = REPO / "docs" / "img"
+DOCS_IMG = os.environ.get("ATTNLAB_DOCS_IMG")  # set by docs/gen/serve_screenshots.py only
 TIMEOUT_MS = 60_000
 QUESTION = "In machine learning, what does an attention head in a transformer do? Answer in one sentence."
 
@@ -41,12 +41,6 @@ def _chat_available() -> bool:
     from attnlab.chat import chat_model_available
 
     return chat_model_available("smollm2")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _comparison(root: Path, runs: dict[str, Path]) -> Path:
@@ -78,7 +72,7 @@ def _comparison(root: Path, runs: dict[str, Path]) -> Path:
 @pytest.fixture(scope="module")
 def server(tiny_runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "attnlab.cli", "serve", "--run", str(tiny_runs["full"]), "--run",
            str(tiny_runs["lora"]), "--port", str(port), "--num-threads", "1",
            "--compare-dir", str(_comparison(root, {k: tiny_runs[k] for k in ("full", "lora")}))]
@@ -122,8 +116,9 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server):
+def page(browser, server, tmp_path):
     pg = browser.new_page(viewport={"width": 1200, "height": 860})
+    pg.shot_dir = tmp_path
     pg.set_default_timeout(TIMEOUT_MS)
     pg.errors, pg.outside = [], []
     pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
@@ -139,12 +134,12 @@ def page(browser, server):
 
 
 def _shot(pg, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"serve-{name}.png"
+    path = pg.shot_dir / f"serve-{name}.png"
     pg.screenshot(path=str(path))
     assert path.stat().st_size > 5000
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, DOCS_IMG / path.name)
+    if DOCS_IMG:
+        Path(DOCS_IMG).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(DOCS_IMG) / path.name)
     return path
 
 

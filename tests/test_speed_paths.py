@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from agreement import assert_rows_distinguishable, assert_same_predictions
 
 from attnlab.errors import UserError
 
@@ -69,7 +70,7 @@ def test_one_text_takes_the_unbatched_path_and_matches_the_batch(tiny_runs):
     for i, text in enumerate(TEXTS):
         one = pr.predict_proba([text])
         assert one.shape == (1, 2)
-        np.testing.assert_allclose(one[0], batch[i], atol=1e-5)
+        assert_same_predictions(one, batch[i:i + 1], pr.precision)
     assert pr.predict("a moving and funny film")[0]["label"] in pr.labels  # a bare string is one text
 
 
@@ -85,8 +86,9 @@ def test_batches_are_padded_per_batch_and_keep_the_input_order(tiny_runs):
         ref = torch.softmax(model(**tok(TEXTS, padding=True, return_tensors="pt")).logits, -1).numpy()
     seen: list[tuple[int, ...]] = []
     model.register_forward_pre_hook(lambda m, args, kw: seen.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
-    pr = Predictor(model, tok, ["negative", "positive"], batch_size=4)
-    np.testing.assert_allclose(pr.predict_proba(TEXTS), ref, atol=1e-5)
+    assert_rows_distinguishable(ref)  # a row out of place would be caught
+    pr = Predictor(model, tok, ["negative", "positive"], batch_size=4, precision="fp32")
+    assert_same_predictions(pr.predict_proba(TEXTS), ref)
     lengths = sorted((len(tok(t)["input_ids"]) for t in TEXTS), reverse=True)
     assert seen == [(4, lengths[0]), (2, lengths[4])]  # longest first, each padded to its own longest
 

@@ -4,7 +4,8 @@
                                             # concept numbers, parameter counts, any other
                                             # docs/gen/*.py, results page
     python docs/gen/build_all.py --all      # also the model-running ones (minutes): prompting
-                                            # examples (smollm2) and attention figures
+                                            # examples (smollm2), attention figures and the
+                                            # web UI screenshots (headless chromium)
     python docs/gen/build_all.py --check    # exit 1 if a quick generator's output is out of date
 
 Then ``mkdocs build --strict`` (or ``mkdocs serve``) builds the site.
@@ -20,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["docs/gen/cli_reference.py", "docs/gen/concepts.py", "docs/gen/param_counts.py",
          "benchmarks/render_results.py"]
-SLOW = ["docs/gen/prompting.py", "docs/gen/explain_figures.py"]
+SLOW = ["docs/gen/prompting.py", "docs/gen/explain_figures.py", "docs/gen/serve_screenshots.py"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,11 @@ compare them with measured numbers, and use the result."""
 
 from __future__ import annotations
 
+from attnlab.logs import demote_library_noise
+
 __version__ = "0.1.0"
+
+demote_library_noise()
 
 
 def load(run_dir: str, **kwargs):

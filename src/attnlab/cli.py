@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from attnlab.errors import UserError
+from attnlab.logs import configure_cli_logging
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
@@ -564,30 +563,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib", "PIL"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not verbose:
-        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-        import warnings
-
-        warnings.filterwarnings("ignore")
-        try:
-            import transformers
-
-            transformers.logging.set_verbosity_error()
-        except ImportError:  # pragma: no cover
-            pass
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _quiet_libraries(args.verbose)
+    configure_cli_logging(args.verbose)
     if getattr(args, "no_progress", False):  # Trainer's bars follow `progress`; these are the libraries' own
         import datasets
         import transformers

@@ -20,6 +20,7 @@ from safetensors import SafetensorError
 from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from attnlab.errors import UserError
+from attnlab.logs import quiet_model_loading
 from attnlab.models import load_pretrained, resolve_model
 from attnlab.training.rundir import Run, open_run
 
@@ -68,27 +69,34 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
     if attn_implementation:
         extra["attn_implementation"] = attn_implementation
     try:
-        tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
-        if run.is_adapter:
-            from peft import PeftModel
+        with quiet_model_loading():  # the head a PEFT base is built with is reported "newly initialized"
+            tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
+            if run.is_adapter:
+                from peft import PeftModel
 
-            base_kw = extra if text2text else dict(
-                num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
-            resolved = resolve_model(base_model_ref(run))
-            if run.config.get("quantization"):  # qlora: the base re-quantized as in training
-                from attnlab.training.methods.qlora import load_base
+                base_kw = extra if text2text else dict(
+                    num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
+                    label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+                resolved = resolve_model(base_model_ref(run))
+                if run.config.get("quantization"):  # qlora: the base re-quantized as in training
+                    from attnlab.training.methods.qlora import load_base
 
-                base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
+                    base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
+                else:
+                    base = load_pretrained(auto.from_pretrained, resolved, **base_kw)
+                model = PeftModel.from_pretrained(base, run.model_dir)
+                if merge:
+                    model = model.merge_and_unload()
             else:
-                base = load_pretrained(auto.from_pretrained, resolved, **base_kw)
-            model = PeftModel.from_pretrained(base, run.model_dir)
-            if merge:
-                model = model.merge_and_unload()
-        else:
-            import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
+                import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
 
-            model = auto.from_pretrained(run.model_dir, use_safetensors=True, **extra)
+                model, info = auto.from_pretrained(run.model_dir, use_safetensors=True, output_loading_info=True,
+                                                   **extra)
+                missing = sorted(info["missing_keys"]) + sorted(k[0] for k in info["mismatched_keys"])
+                if missing:  # transformers would fill them in at random, and its report is silenced
+                    raise UserError(f"the run's weights lack {len(missing)} tensors ({', '.join(missing[:3])}"
+                                    f"{', ...' if len(missing) > 3 else ''})", where=str(run.model_dir),
+                                    fix="the run directory is incomplete: re-run training")
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # corrupted or incomplete weights
         if "mismatched" in str(exc) or "size mismatch" in str(exc):
             raise UserError(f"the run's weights do not fit the {len(run.labels)} labels in labels.json",

@@ -1,17 +1,27 @@
 """LoRA (Hu et al., 2021) through PEFT: W x + (alpha / r) * B A x, with A (r x d_in) and B (d_out x r)
 trained and W frozen. By default every linear layer of the encoder (attention and MLP) gets an
-adapter; the classification head trains in full."""
+adapter; the classification head trains in full.
+
+PEFT is imported when an adapter is built, not with this module: ``import peft`` takes seconds
+(it imports bitsandbytes too, where installed), and the method registry is imported by every
+command, including those that never touch an adapter."""
 
 from __future__ import annotations
 
-from peft import LoraConfig, TaskType, get_peft_model
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method, is_head_param
 
+if TYPE_CHECKING:
+    from peft import LoraConfig
 
-def lora_config(cfg, task_type: TaskType = TaskType.SEQ_CLS) -> LoraConfig:
+
+def lora_config(cfg, task_type: str = "SEQ_CLS") -> LoraConfig:
+    from peft import LoraConfig
+
     targets = cfg.lora_targets or "all-linear"
     return LoraConfig(
         task_type=task_type,
@@ -34,9 +44,11 @@ def encoder_linears(model: nn.Module) -> list[str]:
 def prepare(model: nn.Module, cfg) -> nn.Module:
     # text2text (a seq2seq model writes the label): "all-linear" then means every attention and
     # feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or wi_0/wi_1/wo), not lm_head
-    task = TaskType.SEQ_2_SEQ_LM if getattr(cfg, "task", None) == "text2text" else TaskType.SEQ_CLS
+    from peft import get_peft_model
+
+    task = "SEQ_2_SEQ_LM" if getattr(cfg, "task", None) == "text2text" else "SEQ_CLS"
     config = lora_config(cfg, task)
-    if task == TaskType.SEQ_CLS and config.target_modules == "all-linear":
+    if task == "SEQ_CLS" and config.target_modules == "all-linear":
         config.target_modules = encoder_linears(model)
     try:
         return get_peft_model(model, config)
