@@ -11,10 +11,12 @@ goes through :func:`open_run`, which checks that.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,36 @@ def last_checkpoint(path: Path) -> Path | None:
 
 def is_finished_run(path: Path) -> bool:
     return (path / METRICS).is_file() and (path / MODEL_DIR).is_dir() and (path / LABELS).is_file()
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds an attnlab run, finished or cut short (what ``--overwrite`` may delete):
+    training writes ``history.jsonl`` and ``checkpoints/`` first and ``metrics.json`` last."""
+    return is_finished_run(path) or (path / CHECKPOINTS).is_dir() or (path / HISTORY).is_file()
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """Hold the one-writer lock of run directory ``path`` for the duration; a second process that
+    asks for it while it is held fails at once with a one-line error. The lock (``flock``) lives in
+    the temp folder, keyed by the directory's absolute path, so nothing is added to the user's
+    folders, and it is released by the kernel if the process dies."""
+    import fcntl
+    import hashlib
+
+    folder = Path(tempfile.gettempdir()) / "attnlab-locks"
+    folder.mkdir(exist_ok=True)
+    key = hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:24]
+    with open(folder / f"{key}.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError("another attnlab process is writing this output directory", where=str(path),
+                            fix="wait for it to finish, or choose another --output-dir") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def open_run(path: str | Path) -> Run:

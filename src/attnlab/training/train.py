@@ -6,6 +6,7 @@ launch`` (Trainer uses Accelerate underneath); only rank 0 writes the run direct
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,22 +51,28 @@ from attnlab.training.methods import Method, base_weight_memory, count_params, g
 log = logging.getLogger(__name__)
 
 
-def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> None:
+def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> bool:
+    """Whether ``out`` is to be replaced; checks only (nothing is deleted before data, model and
+    settings have all resolved). ``--overwrite`` replaces an attnlab run, never a folder of other files."""
+    if out.exists() and not out.is_dir():
+        raise UserError("the output directory is a file", where=str(out), fix="choose another --output-dir")
     if not out.exists() or not any(out.iterdir()):
         if resume:
             raise UserError("nothing to resume: the output directory has no checkpoints", where=str(out),
                             fix="drop --resume to start a new run")
-        return
+        return False
     if overwrite and not resume:
-        shutil.rmtree(out)
-        return
+        if not rundir.is_run_dir(out):
+            raise UserError("--overwrite replaces attnlab runs only; the output directory holds other files",
+                            where=str(out), fix="choose another --output-dir, or empty that folder yourself")
+        return True
     finished = rundir.is_finished_run(out)
     has_ckpt = rundir.last_checkpoint(out) is not None
     if resume:
         if not has_ckpt:
             raise UserError("nothing to resume: no checkpoint in the output directory", where=str(out),
                             fix="drop --resume to start a new run, or pass --overwrite")
-        return
+        return False
     what = "a finished run" if finished else ("an unfinished run with checkpoints" if has_ckpt else "files")
     fix = "pass --resume to continue it, " if has_ckpt and not finished else ""
     raise UserError(f"output directory already holds {what}", where=str(out),
@@ -214,14 +221,23 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     Under ``torchrun`` / ``accelerate launch`` every rank trains and evaluates; rank 0 alone writes
     the run directory and returns it, the other ranks return ``None``. ``callbacks`` are extra
-    Trainer callbacks (e.g. a benchmark's clock)."""
+    Trainer callbacks (e.g. a benchmark's clock).
+
+    One process writes an output directory at a time (:func:`rundir.writer_lock`); with
+    ``overwrite`` an old run is deleted only once the new one's data, model and settings resolved."""
+    out = Path(cfg.output_dir).expanduser()
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    with rundir.writer_lock(out) if is_main else contextlib.nullcontext():
+        return _train(cfg, out, is_main, resume=resume, overwrite=overwrite, data=data, progress=progress,
+                      callbacks=callbacks)
+
+
+def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrite: bool, data: TextDataset | None,
+           progress: bool, callbacks: list[Any] | None) -> rundir.Run | None:
     method = get_method(cfg.method)
     if cfg.task == "text2text":
         text2text.check(cfg)  # an encoder-only model or a head method fails here, before any loading
-    out = Path(cfg.output_dir).expanduser()
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    if is_main:
-        _check_output_dir(out, resume, overwrite)
+    replace = _check_output_dir(out, resume, overwrite) if is_main else False
     runtime.set_num_threads(cfg.num_threads)
     set_seed(cfg.seed)
 
@@ -239,13 +255,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
     log.info("%s on %s: %d of %d parameters trainable (%.2f%%), precision %s, device %s",
              method.name, resolved.name, trainable, total, 100 * trainable / total, precision, dev)
 
+    if replace:  # everything resolved: the old run goes now, not before
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     history_path = out / rundir.HISTORY
     if is_main and not resume and history_path.exists():
         history_path.unlink()
-    args = training_arguments(cfg, out / rundir.CHECKPOINTS, learning_rate=default_learning_rate(cfg, resolved, method),
-                              precision=precision, dev=dev, method=method, run_name=cfg.run_name or out.name,
-                              progress=progress)
+    args = training_arguments(cfg, out / rundir.CHECKPOINTS,
+                              learning_rate=default_learning_rate(cfg, resolved, method), precision=precision,
+                              dev=dev, method=method, run_name=cfg.run_name or out.name, progress=progress)
     timing = TimingCallback()
     interrupt = InterruptCallback()
     callbacks = [timing, HistoryCallback(history_path, is_main), interrupt, *(callbacks or [])]
@@ -254,7 +272,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
     trainer_cls, collator = (text2text.trainer_parts(tokenizer, labels, cfg.pad_to_multiple_of)
                              if cfg.task == "text2text" else
-                             (Trainer, DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)))
+                             (Trainer,
+                              DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)))
     trainer = trainer_cls(
         model=model, args=args, train_dataset=encoded["train"],
         eval_dataset=encoded["validation"].remove_columns(["length"]),
@@ -319,7 +338,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
             "mean_step_seconds": float(np.mean(steps)) if steps else None,
             "median_step_seconds": float(np.median(steps)) if steps else None,
             "train_tokens_per_epoch": train_tokens,
-            "tokens_per_second": train_tokens * epochs_done / timing.train_seconds if timing.train_seconds else None,
+            "tokens_per_second": (train_tokens * epochs_done / timing.train_seconds
+                                  if timing.train_seconds else None),
             "samples_per_second": result.metrics.get("train_samples_per_second"),
             "learning_rate": args.learning_rate,
             "batch_size": cfg.batch_size,
