@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
@@ -96,7 +95,3 @@ def write_results(name: str, payload: dict[str, Any], file_stem: str | None = No
     path = Path(os.environ.get("ATTNLAB_RESULTS_DIR") or RESULTS) / f"{file_stem or name}.json"
     write_json_atomic(path, payload)
     return path
-
-
-def load_results(name: str) -> dict[str, Any]:
-    return json.loads((RESULTS / f"{name}.json").read_text())

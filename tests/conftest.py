@@ -90,3 +90,37 @@ def tiny_bert_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
         runs[method] = train(cfg, progress=False).path
     torch.set_num_threads(threads)  # one thread is faster for a model this small; leave others as they were
     return runs
+
+
+# -- test tiers ------------------------------------------------------------------------------------
+# `pytest -m "not train and not browser"` is the fast unit tier; the plain `pytest` runs everything.
+# Markers are registered in pyproject.toml; these are set here, so a test file needs no decorator.
+
+TRAINING_FIXTURES = {"tiny_runs", "tiny_bert_runs"}  # conftest's: visible to every test file
+TRAINS = {  # per test file: its fixtures that train, and its tests whose own body trains (by function name)
+    "test_compare_baselines.py": {"test_compare_models_and_baselines_in_one_table"},
+    "test_ddp.py": {"test_torchrun_two_cpu_processes"},
+    "test_overwrite_safety.py": {"test_a_second_writer_fails_at_once"},
+    "test_pipeline_e2e.py": {"test_compare_cli", "test_train_cli_and_refuses_to_clobber",
+                             "test_resume_continues_from_checkpoint", "test_tiny_random_bert_from_local_folder"},
+    "test_qlora.py": {"compared", "qlora_run", "test_bitfit_trains_only_biases_and_head"},
+    "test_reliability_resume.py": {"train_args", "reference",
+                                   "test_failed_final_save_leaves_no_model_dir_and_no_metrics"},
+    "test_scratch.py": {"scratch_run"},
+    "test_speed_paths.py": {"test_speed_settings_reach_the_trainer"},
+    "test_sweep.py": {"test_tiny_sweep_writes_its_outputs"},
+    "test_text2text.py": {"runs"},
+    "test_tune.py": {"test_tune_writes_a_recipe_that_train_accepts"},
+}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``browser`` every test in ``test_*_browser.py`` and ``train`` every test that trains a
+    model itself or through a fixture (``fixturenames`` holds the fixtures' fixtures too)."""
+    for item in items:
+        file = item.path.name
+        if file.startswith("test_") and file.endswith("_browser.py"):
+            item.add_marker(pytest.mark.browser)
+        names = {*getattr(item, "fixturenames", ()), getattr(item, "originalname", item.name)}
+        if names & (TRAINING_FIXTURES | TRAINS.get(file, set())):
+            item.add_marker(pytest.mark.train)

@@ -2,8 +2,8 @@
 
 Walks ``attnlab.cli.build_parser()`` (every command, nested sub-commands too, every option, its
 value type and default) and ``attnlab.training.TrainConfig`` (every field, its default and the
-comment beside it in the source), lists the fine-tuning methods and every ``recipes/*.yaml``
-(validated by loading it), and writes:
+comment beside it in the source), lists the fine-tuning methods and every packaged recipe
+``src/attnlab/recipes/*.yaml`` (validated by loading it), and writes:
 
 * ``docs/reference/cli.md``            every command and flag
 * ``docs/reference/configuration.md``  every training setting, the methods and the recipes
@@ -34,7 +34,7 @@ CONFIG_MD = DOCS / "reference" / "configuration.md"
 METHODS_MD = GEN / "methods.md"
 QUICKSTART_MD = GEN / "quickstart_settings.md"
 DATA_MD = GEN / "data_formats.md"
-RECIPES = REPO / "recipes"
+RECIPES = REPO / "src" / "attnlab" / "recipes"  # shipped in the wheel, found by name
 
 SPECIAL_DEFAULTS = {  # TrainConfig fields whose None means "derived from something else"
     "learning_rate": "per method (see [methods](configuration.md#methods))",
@@ -300,17 +300,17 @@ def render_recipes() -> str:
 
     files = recipe_files()
     if not files:
-        return "No recipes yet: add a YAML file to `recipes/`.\n"
+        return "No recipes yet: add a YAML file to `src/attnlab/recipes/`.\n"
     defaults = TrainConfig()
     defaults.validate()
     out = [md_table(["recipe", "method", "model", "what it is for"],
-                    [(f"[`recipes/{p.name}`](#{p.stem})", f"`{TrainConfig.from_sources(p).method}`",
+                    [(f"[`{p.stem}`](#{p.stem})", f"`{TrainConfig.from_sources(p).method}`",
                       f"`{TrainConfig.from_sources(p).model}`", _recipe_intro(p.read_text(encoding='utf-8')))
                      for p in files])]
     for p in files:
         text = p.read_text(encoding="utf-8")
         cfg = TrainConfig.from_sources(p)  # raises on an invalid recipe: the docs never show one
-        out.append(f"### recipes/{p.name} {{#{p.stem}}}\n")
+        out.append(f"### {p.stem} {{#{p.stem}}}\n")
         intro = _recipe_intro(text)
         if intro:
             out.append(intro + "\n")
@@ -322,7 +322,7 @@ def render_recipes() -> str:
             out.append(md_table(["setting", "recipe", "default"], changed))
         else:
             out.append("Every value equals the default; the file spells them out as a starting point.\n")
-        out.append(f"```bash\nattnlab train --config recipes/{p.name} --output-dir runs/{p.stem}\n```\n")
+        out.append(f"```bash\nattnlab train --config {p.stem} --output-dir runs/{p.stem}\n```\n")
     return "\n".join(out)
 
 
@@ -334,8 +334,9 @@ def render_configuration() -> str:
     out = [banner(SCRIPT), "# Settings and recipes\n",
            "A training run is described by one `TrainConfig` (`attnlab.training.config`). Its values come "
            "from three places, later ones winning:\n",
-           "1. the defaults below;\n2. a **recipe**: a YAML file given with `--config`, a flat mapping of any of "
-           "these settings (`-` and `_` both work in the names);\n3. command-line flags.\n",
+           "1. the defaults below;\n2. a **recipe**: a YAML file, or a packaged recipe's name, given with "
+           "`--config`, a flat mapping of any of these settings (`-` and `_` both work in the names);\n"
+           "3. command-line flags.\n",
            "The resolved settings (method defaults filled in, plus `model_path`, the folder the weights "
            "were read from) are saved as `config.yaml` in the run directory; see "
            "[What a run writes](../get-started/run-directory.md). "
@@ -358,8 +359,10 @@ def render_configuration() -> str:
     out += ["## Methods\n", "`method` picks one of the registered fine-tuning methods; "
             "[Full fine-tuning, LoRA, QLoRA](../concepts/lora-qlora.md) explains them.\n",
             render_methods().split("\n", 1)[1],
-            "## Recipes\n", "The example recipes in `recipes/`, each checked by loading it into `TrainConfig`. "
-            "Flags given beside `--config` override the file.\n", render_recipes()]
+            "## Recipes\n", "The example recipes ship with attnlab (`src/attnlab/recipes/`, installed as "
+            "`attnlab/recipes/`), each checked by loading it into `TrainConfig`. Pass one by name, "
+            "`--config lora-minilm`, or a YAML file of your own by path; a file that exists wins over a name. "
+            "Flags given beside `--config` override the recipe.\n", render_recipes()]
     return "\n".join(out)
 
 

@@ -557,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (add_args, fn) in COMMANDS.items():
         doc = (fn.__doc__ or "").strip()
         p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter if False else argparse.HelpFormatter)
+                           formatter_class=argparse.HelpFormatter)
         add_args(p)
         p.set_defaults(func=fn)
     return parser

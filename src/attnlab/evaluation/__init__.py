@@ -1,5 +1,5 @@
 """Metrics, confusion matrices, per-class reports and plots."""
 
-from attnlab.evaluation.metrics import classification_metrics, softmax
+from attnlab.evaluation.metrics import classification_metrics
 
-__all__ = ["classification_metrics", "softmax"]
+__all__ = ["classification_metrics"]

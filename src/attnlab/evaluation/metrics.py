@@ -13,12 +13,6 @@ from sklearn.metrics import (
 )
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def classification_metrics(labels: np.ndarray, preds: np.ndarray, label_names: list[str]) -> dict[str, Any]:
     """accuracy, macro precision/recall/F1, per-class report and confusion matrix (rows = truth)."""
     ids = list(range(len(label_names)))

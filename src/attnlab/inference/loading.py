@@ -57,11 +57,26 @@ def require_safetensors(run: Run) -> None:
     raise UserError(f"the run has no {name}", where=str(run.model_dir), fix="re-run training into a fresh --output-dir")
 
 
+def refuse_custom_code(run: Run) -> None:
+    """Refuse a run whose model folder asks for its own Python code (``auto_map``): attnlab loads
+    built-in transformers architectures only, never prompts, and never runs code from a run."""
+    for name in ("config.json", "tokenizer_config.json", "adapter_config.json"):
+        path = run.model_dir / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue  # a corrupted file is reported by the load itself
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise UserError(f"the run's {name} asks to run custom code (auto_map); attnlab never runs code from "
+                            "a run", where=str(path), fix="use a run trained by attnlab on a built-in architecture")
+
+
 def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implementation: str | None = None,
                    **kwargs: Any) -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights."""
     run = run if isinstance(run, Run) else open_run(run)
     require_safetensors(run)
+    refuse_custom_code(run)
     # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
     extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
     text2text = run.config.get("task") == "text2text"  # a seq2seq model that writes the label word
@@ -70,7 +85,7 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
         extra["attn_implementation"] = attn_implementation
     try:
         with quiet_model_loading():  # the head a PEFT base is built with is reported "newly initialized"
-            tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
+            tokenizer = AutoTokenizer.from_pretrained(run.model_dir, trust_remote_code=False)
             if run.is_adapter:
                 from peft import PeftModel
 
@@ -91,7 +106,7 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
                 import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
 
                 model, info = auto.from_pretrained(run.model_dir, use_safetensors=True, output_loading_info=True,
-                                                   **extra)
+                                                   trust_remote_code=False, **extra)
                 missing = sorted(info["missing_keys"]) + sorted(k[0] for k in info["mismatched_keys"])
                 if missing:  # transformers would fill them in at random, and its report is silenced
                     raise UserError(f"the run's weights lack {len(missing)} tensors ({', '.join(missing[:3])}"

@@ -114,10 +114,11 @@ def smollm2_path(convert: bool = True) -> Path | None:
 
     log.info("Converting %s to an fp32 HF folder in %s (once, ~30 s)", gguf.name, target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
     # dequantize=True: transformers >= 5.2x otherwise keeps GGUF-packed weights, which cannot be saved
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
-                                                 quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True))
+                                                 quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True),
+                                                 trust_remote_code=False)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)

@@ -8,7 +8,6 @@ a user can cause (offline hub, missing folder) into one-line :class:`UserError`s
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,10 +90,6 @@ class ResolvedModel:
     path: str
     source: str  # "packaged" | "local" | "hub"
 
-    @property
-    def is_local(self) -> bool:
-        return self.source != "hub"
-
 
 def _scratch_encoder_path() -> Path | None:
     from attnlab.scratch import default_model_dir
@@ -175,19 +170,6 @@ def _hub_error(resolved: ResolvedModel, exc: Exception) -> UserError:
         where="--model",
         fix=f"check the id and your network, pass a local folder, or use a packaged model ({', '.join(MODELS)})",
     )
-
-
-def describe_local(path: Path) -> dict[str, Any]:
-    """Architecture facts read from a folder's config.json (no weights loaded)."""
-    cfg = json.loads((path / "config.json").read_text())
-    size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
-    return {
-        "architecture": (cfg.get("architectures") or [cfg.get("model_type", "?")])[0],
-        "layers": cfg.get("num_hidden_layers"),
-        "hidden": cfg.get("hidden_size"),
-        "heads": cfg.get("num_attention_heads"),
-        "weights_bytes": size or None,
-    }
 
 
 def list_models() -> list[dict[str, Any]]:

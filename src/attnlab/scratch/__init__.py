@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG: dict[str, Any] = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                                       intermediate_size=1024, max_position_embeddings=128)
 DEFAULT_SEED = 0
-LEARNING_RATE = 5e-4  # from random init a higher rate than full fine-tuning's 5e-5 is needed
 _FOLDER = "scratch-encoder-v1"  # bump when DEFAULT_CONFIG or the architecture changes
 
 AutoConfig.register(MODEL_TYPE, ScratchEncoderConfig, exist_ok=True)
@@ -58,7 +57,7 @@ def create_model_dir(out: str | Path, tokenizer_from: str | Path, *, seed: int =
     from transformers import AutoTokenizer
 
     out = Path(out)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from, trust_remote_code=False)
     settings = DEFAULT_CONFIG | config
     tokenizer.model_max_length = settings["max_position_embeddings"]
     cfg = ScratchEncoderConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id or 0,
@@ -93,7 +92,6 @@ def default_model_dir() -> Path | None:
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "LEARNING_RATE",
     "MODEL_TYPE",
     "EncoderBlock",
     "ScratchEncoderConfig",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -196,21 +197,36 @@ def _type_error(value: Any, annotation: str) -> str | None:
 RECORDED_NOT_SETTINGS = frozenset({"model_path", "quantization"})
 
 
+def recipe_names() -> list[str]:
+    """The recipes packaged with attnlab (``attnlab/recipes/*.yaml``), by name: ``lora-minilm``, ..."""
+    folder = resources.files("attnlab") / "recipes"
+    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a recipe YAML: a flat mapping of TrainConfig fields."""
+    """Read a recipe YAML: a flat mapping of TrainConfig fields. ``path`` is a file, or, when no such
+    file exists, the name of a packaged recipe (``lora-minilm`` or ``lora-minilm.yaml``)."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError("recipe file not found", where=str(p), fix="check the --config path")
+    if p.is_file():
+        where, read = str(p), p.read_text
+    else:
+        name = str(path).removesuffix(".yaml")
+        packaged = resources.files("attnlab") / "recipes" / f"{name}.yaml"
+        if p.name != str(path) or not packaged.is_file():  # a path with folders is never a name
+            raise UserError("recipe file not found", where=str(path),
+                            fix=f"pass a YAML file or a packaged recipe name: {', '.join(recipe_names())}")
+        where, read = f"recipe {name}", packaged.read_text
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         detail = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"recipe is not valid YAML: {detail}" + (f" at line {mark.line + 1}" if mark else ""),
-                        where=str(p), fix="fix the YAML syntax") from None
+                        where=where, fix="fix the YAML syntax") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UserError("recipe must be a mapping of setting: value", where=str(p), fix="see recipes/*.yaml")
+        raise UserError("recipe must be a mapping of setting: value", where=where,
+                        fix=f"see the packaged recipes ({', '.join(recipe_names())}) in attnlab/recipes/")
     # a run's config.yaml records facts next to its settings; they are not settings to re-apply
     return {str(k).replace("-", "_"): v for k, v in data.items() if str(k) not in RECORDED_NOT_SETTINGS}
