@@ -72,7 +72,7 @@ def open_quick_run(a: argparse.Namespace):
 def quick_lora_run(runs_dir: str, data_dir: str, train_rows: int, retrain: bool = False) -> Path:
     """A LoRA run (attnlab's default method) on a slice of SST-2 in ``runs_dir/quick-lora``, reused when
     already finished; its own evaluation uses 200 rows (the benchmarks measure on their own data)."""
-    from attnlab.training.rundir import is_finished_run
+    from attnlab.rundir import is_finished_run
     from attnlab.training.train import train
 
     out = Path(runs_dir) / "quick-lora"
@@ -85,7 +85,8 @@ def quick_lora_run(runs_dir: str, data_dir: str, train_rows: int, retrain: bool 
 
 def write_results(name: str, payload: dict[str, Any], file_stem: str | None = None) -> Path:
     """Write ``benchmarks/results/<file_stem or name>.json`` (``ATTNLAB_RESULTS_DIR`` overrides the folder)."""
-    from attnlab.training.rundir import hardware, library_versions, write_json_atomic
+    from attnlab.io import write_json_atomic
+    from attnlab.rundir import hardware, library_versions
 
     payload = {"benchmark": name, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

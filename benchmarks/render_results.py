@@ -19,10 +19,11 @@ import math
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from attnlab.io import atomic_path, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -247,11 +248,9 @@ def plot_rows(rows: list[dict[str, Any]], path: Path, title: str) -> Path | None
         ax.set_xlim(-0.5 - 0.5 / len(rows), len(rows) - 0.5 + 0.5 / len(rows))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=90, bbox_inches="tight", metadata={"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -374,15 +373,6 @@ def render(results_dir: Path = RESULTS, out_md: Path = OUT_MD, img_dir: Path = I
         for path, payload in files:
             out.append(render_file(b, path, payload, img_dir, out_md.parent, plots))
     return "\n".join(out), plots
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from attnlab import rundir
 from attnlab.cli import main
-from attnlab.training import rundir
+from attnlab.training.rundir import open_run
 
 
 def _snapshot(root: Path) -> dict[str, int]:
@@ -59,7 +60,7 @@ def test_overwrite_replaces_a_finished_run(tmp_path, tiny_bert, tiny_bert_runs, 
     (out / "stale.txt").write_text("from the old run")
     assert main(_train(out, tiny_bert, sst2_dir, "--method", "lora", "--overwrite")) == 0
     capsys.readouterr()
-    assert rundir.open_run(out).metrics["method"] == "lora" and not (out / "stale.txt").exists()
+    assert open_run(out).metrics["method"] == "lora" and not (out / "stale.txt").exists()
 
 
 def test_a_second_writer_fails_at_once(tmp_path, tiny_bert, sst2_dir, capsys):
@@ -79,7 +80,7 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path):
     import sys
 
     out = tmp_path / "run"
-    code = f"from pathlib import Path; from attnlab.training import rundir; import os\n" \
+    code = f"from pathlib import Path; from attnlab import rundir; import os\n" \
            f"with rundir.writer_lock(Path({str(out)!r})): os._exit(0)"
     assert subprocess.run([sys.executable, "-c", code], check=False, timeout=120).returncode == 0
     with rundir.writer_lock(out):

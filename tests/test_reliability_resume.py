@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from attnlab import rundir
 from attnlab.cli import main
 from attnlab.errors import UserError
-from attnlab.training import rundir
+from attnlab.training.rundir import open_run
 
 TOL = 1e-6
 TIMEOUT = 300  # seconds for any one training process, on a busy machine
@@ -107,7 +108,7 @@ def assert_unfinished_and_refused(out: Path, train_args: list[str], capsys) -> N
     assert not (out / rundir.METRICS).exists()
     assert not rundir.is_finished_run(out)
     with pytest.raises(UserError, match="--resume"):
-        rundir.open_run(out)
+        open_run(out)
     assert main(["predict", str(out), "a fine film"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: not a finished attnlab run") and "--resume" in err[0]
@@ -196,7 +197,8 @@ def test_ctrl_c_saves_a_checkpoint_exits_130_and_resumes(train_args, reference, 
 def test_failed_final_save_leaves_no_model_dir_and_no_metrics(tiny_bert, sst2_dir, tmp_path, monkeypatch,
                                                              one_thread):
     """model/ is written into a temp folder and renamed: a crash while saving leaves no model/ and no
-    metrics.json (written last), so nothing mistakes the directory for a finished run."""
+    metrics.json (written last), so nothing mistakes the directory for a finished run, and the
+    half-written temp folder is removed."""
     import attnlab.training.train as train_mod
     from attnlab.training import TrainConfig
 
@@ -205,8 +207,12 @@ def test_failed_final_save_leaves_no_model_dir_and_no_metrics(tiny_bert, sst2_di
     class Crash(RuntimeError):
         pass
 
+    seen: list[Path] = []
+
     class BrokenTokenizer:  # the model's weights are written first, then this fails
-        def save_pretrained(self, *a, **kw):
+        def save_pretrained(self, folder, *a, **kw):
+            seen.append(Path(folder))
+            assert list(Path(folder).glob("*.safetensors"))  # the weights went to the temp folder
             raise Crash("disk full")
 
     monkeypatch.setattr(train_mod, "_save_model", lambda trainer, tok, target, is_adapter: real(
@@ -219,8 +225,8 @@ def test_failed_final_save_leaves_no_model_dir_and_no_metrics(tiny_bert, sst2_di
         train_mod.train(cfg, progress=False)
     assert not (out / "model").exists() and not (out / rundir.METRICS).exists()
     assert not rundir.is_finished_run(out)
-    (partial,) = out.glob(".model.*")  # the half-written model went to the temp folder
-    assert list(partial.glob("*.safetensors"))
+    assert len(seen) == 1 and seen[0].parent == out and seen[0].name.startswith(".model.")
+    assert not seen[0].exists() and not list(out.glob(".model.*"))  # the half-written temp folder is gone
 
 
 def test_last_checkpoint_skips_incomplete_ones(tmp_path):

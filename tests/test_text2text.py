@@ -79,7 +79,7 @@ def test_inference_scores_what_training_evaluated(runs):
     """The saved run, reloaded, gives the validation loss and accuracy training recorded: the
     predictor scores the label words exactly as the Trainer's evaluation did."""
     from attnlab.inference import Predictor
-    from attnlab.training.text2text import label_targets
+    from attnlab.models.seq2seq import label_targets
 
     val = runs["data"].splits["validation"]
     for method in ("full", "lora"):
@@ -184,7 +184,7 @@ def test_label_scoring_matches_separate_forward_passes(tiny_t5):
     with the model's own loss; ``class_ids`` recovers the class of padded targets."""
     from transformers import AutoTokenizer, T5ForConditionalGeneration
 
-    from attnlab.training.text2text import IGNORE, class_ids, label_log_likelihoods, label_targets, targets_tensor
+    from attnlab.models.seq2seq import IGNORE, class_ids, label_log_likelihoods, label_targets, targets_tensor
 
     model = T5ForConditionalGeneration.from_pretrained(tiny_t5).eval()
     tok = AutoTokenizer.from_pretrained(tiny_t5)

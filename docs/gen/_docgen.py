@@ -12,12 +12,12 @@ import argparse
 import difflib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from attnlab.io import atomic_path, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -33,18 +33,6 @@ def banner(script: str) -> str:
 
 def rel(path: Path) -> str:
     return path.resolve().relative_to(REPO).as_posix()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def stale(outputs: dict[Path, str]) -> list[str]:
@@ -67,11 +55,9 @@ def save_figure(fig: Any, path: Path, dpi: int = 90) -> Path:
     """Save a matplotlib figure as a small, reproducible PNG (no timestamp metadata)."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, path)
     if path.stat().st_size > MAX_PNG_BYTES:
         raise RuntimeError(f"{rel(path)} is {path.stat().st_size:,} bytes; keep figures under {MAX_PNG_BYTES:,}")
     return path

@@ -207,7 +207,7 @@ def render_nf4(model: str = MODEL) -> str:
     from attnlab.models import load_pretrained, resolve_model
 
     try:
-        from attnlab.training.methods.qlora import describe
+        from attnlab.models.nf4 import describe
 
         blocksize = int(describe().get("blocksize", 64))
     except ImportError:

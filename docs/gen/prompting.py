@@ -131,7 +131,7 @@ def _quote(text: str) -> str:
 def render() -> dict[Path, str]:
     import torch
 
-    from attnlab.training.rundir import library_versions
+    from attnlab.rundir import library_versions
 
     torch.manual_seed(0)
     tok, model = load_chat_model()

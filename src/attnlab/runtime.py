@@ -29,6 +29,18 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_kind() -> str:
+    """A short name for this CPU's matmul capabilities, the key benchmark results are kept under
+    (one machine kind's numbers never overwrite another's): ``amx`` (AMX-BF16), ``avx512-bf16``
+    (AVX512-BF16 without AMX), ``avx512``, ``avx2`` or ``other``."""
+    flags = cpu_flags()
+    if "amx_bf16" in flags:
+        return "amx"
+    if "avx512_bf16" in flags:
+        return "avx512-bf16"
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+
+
 def cpu_has_native_bf16() -> bool:
     return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
 

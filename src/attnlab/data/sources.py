@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from attnlab.errors import UserError
-from attnlab.models.packaged import cache_dir
+from attnlab.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

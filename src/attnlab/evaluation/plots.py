@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from attnlab.io import atomic_path
+
 
 def save_figure(fig: Any, path: Path) -> None:
-    """Write atomically: a temp file beside the target, then rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    """Write atomically (:func:`attnlab.io.atomic_path`: a temp file beside the target, then rename)
+    and close the figure."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def plot_confusion_matrix(cm: list[list[int]], labels: list[str], path: Path, title: str) -> None:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +31,8 @@ import numpy as np
 from attnlab.data import TextDataset
 from attnlab.errors import UserError
 from attnlab.evaluation.metrics import classification_metrics
-from attnlab.training.rundir import dir_bytes, hardware, library_versions, write_json_atomic
+from attnlab.io import atomic_dir, write_json_atomic
+from attnlab.rundir import dir_bytes, hardware, library_versions
 
 log = logging.getLogger(__name__)
 
@@ -320,10 +319,7 @@ def run_baseline(name: str, data: TextDataset, output_dir: str | Path, *, seed: 
                                                 data.labels)
     trainable, total = model.params()
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}."))
-    tmp.chmod(0o755)
-    try:
+    with atomic_dir(folder, overwrite=True) as tmp:  # an old folder is replaced once the new one is complete
         model.save(tmp)
         size = model.disk_bytes(tmp)
         meta = {"baseline": name, "description": baseline.description, "settings": settings, "labels": data.labels,
@@ -333,8 +329,4 @@ def run_baseline(name: str, data: TextDataset, output_dir: str | Path, *, seed: 
                 "inference": {"sentences_per_second": sps, "texts": len(test_texts)}, "checkpoint_bytes": size,
                 "versions": library_versions(), "hardware": hardware()}
         write_json_atomic(tmp / META, meta)  # last: marks the folder finished
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return _row(folder, meta, sps)

@@ -10,8 +10,10 @@ from typing import Any
 
 from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
+from attnlab.io import write_json_atomic, write_text_atomic
+from attnlab.rundir import Run, is_finished_run
 from attnlab.training.config import TrainConfig
-from attnlab.training.rundir import Run, is_finished_run, open_run, write_json_atomic, write_text_atomic
+from attnlab.training.rundir import open_run
 
 # a column: (row key, title, format); format "%" prints a fraction as a percentage with 2 decimals,
 # a spec ending in "x" prints a ratio with a trailing x, "" prints floats with 1 decimal and the rest as is

@@ -32,9 +32,10 @@ from attnlab.experiments.report import (
     write_tables,
 )
 from attnlab.models import load_pretrained, resolve_model
+from attnlab.rundir import hardware
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import get_method
-from attnlab.training.rundir import hardware, open_run
+from attnlab.training.rundir import open_run
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def target_modules(linear_names: list[str], target_set: str) -> list[str] | str:
 def adapted_count(linear_names: list[str], targets: list[str] | str) -> int:
     """How many linear layers get an adapter (PEFT's all-linear skips the classifier head)."""
     if targets == "all-linear":
-        from attnlab.training.methods.base import is_head_param
+        from attnlab.models.heads import is_head_param
 
         return sum(not is_head_param(n + ".weight") for n in linear_names)
     return sum(_matches(n, list(targets)) for n in linear_names)

@@ -36,8 +36,9 @@ import yaml
 
 from attnlab.errors import UserError
 from attnlab.evaluation.plots import plt, save_figure
+from attnlab.io import write_json_atomic, write_text_atomic
+from attnlab.rundir import hardware, library_versions
 from attnlab.training.config import TrainConfig
-from attnlab.training.rundir import hardware, library_versions, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 

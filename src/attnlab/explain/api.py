@@ -20,17 +20,27 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from attnlab.explain import views_html, views_png
-from attnlab.explain._io import write_json, write_text
 from attnlab.explain.diff import diff_results
 from attnlab.explain.extract import DEFAULT_SOURCE, LoadedModel, extract_attention
 from attnlab.explain.rollout import rollout, rollout_html
 from attnlab.explain.stats import head_stats
+from attnlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
 DIFF_FILES = ("diff.png", "diff.json")
+
+
+def _jsonable(obj: Any) -> Any:
+    """What the JSON views hold beyond plain types: numpy arrays and scalars, paths."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def explain(text: str, model: str | LoadedModel = DEFAULT_SOURCE, compare: str | LoadedModel | None = None,
@@ -64,13 +74,14 @@ def explain(text: str, model: str | LoadedModel = DEFAULT_SOURCE, compare: str |
         views_html.write_html(shown, tmp / "attention.html", layer=head_layer if layer is not None else 0,
                               heads=heads, labels=labels)
         roll = rollout(result)
-        write_text(tmp / "rollout.html", rollout_html(roll, full_document=True))
-        write_json(tmp / "rollout.json", roll.to_dict())
+        write_text_atomic(tmp / "rollout.html", rollout_html(roll, full_document=True))
+        write_json_atomic(tmp / "rollout.json", roll.to_dict(), default=_jsonable)
         stats = head_stats(result)
-        write_json(tmp / "stats.json", {**result.summary(), **stats.to_dict(), "rows": stats.to_rows()})
+        write_json_atomic(tmp / "stats.json", {**result.summary(), **stats.to_dict(), "rows": stats.to_rows()},
+                          default=_jsonable)
         if diff is not None:
             views_png.plot_diff(diff, tmp / "diff.png")
-            write_json(tmp / "diff.json", diff.to_dict(top_k))
+            write_json_atomic(tmp / "diff.json", diff.to_dict(top_k), default=_jsonable)
 
         out.mkdir(parents=True, exist_ok=True)
         if diff is None:

@@ -137,7 +137,7 @@ def load_for_attention(source: str = DEFAULT_SOURCE) -> LoadedModel:
     """
     if not isinstance(source, str) or not source.strip():
         raise UserError("empty model name", where="--model", fix="pass a registry name, folder, hub id or run")
-    from attnlab.training.rundir import is_finished_run
+    from attnlab.rundir import is_finished_run
 
     path = Path(source.strip()).expanduser()
     if path.is_dir() and is_finished_run(path):

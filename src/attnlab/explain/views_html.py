@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from attnlab.explain._io import write_text
 from attnlab.explain.extract import AttentionResult
+from attnlab.io import write_text_atomic
 
 MAX_16BIT_WEIGHTS = 1_000_000  # above this many weights the page stores 8 bits per weight
 
@@ -142,4 +142,4 @@ def to_iframe_html(results: AttentionResult | Sequence[AttentionResult], height:
 
 def write_html(results: AttentionResult | Sequence[AttentionResult], path: str | Path, **kwargs: Any) -> Path:
     """Write :func:`to_html` to ``path`` atomically."""
-    return write_text(path, to_html(results, **kwargs))
+    return write_text_atomic(path, to_html(results, **kwargs))

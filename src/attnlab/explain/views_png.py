@@ -22,9 +22,9 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from attnlab.explain._io import atomic_path
 from attnlab.explain.diff import AttentionDiff
 from attnlab.explain.extract import AttentionResult
+from attnlab.io import atomic_path
 
 DPI = 100
 CMAP = "viridis"

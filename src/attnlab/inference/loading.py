@@ -22,7 +22,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassificati
 from attnlab.errors import UserError
 from attnlab.logs import quiet_model_loading
 from attnlab.models import load_pretrained, resolve_model
-from attnlab.training.rundir import Run, open_run
+from attnlab.rundir import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
                     label2id={n: i for i, n in enumerate(run.labels)}, **extra)
                 resolved = resolve_model(base_model_ref(run))
                 if run.config.get("quantization"):  # qlora: the base re-quantized as in training
-                    from attnlab.training.methods.qlora import load_base
+                    from attnlab.models.nf4 import load_base
 
                     base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
                 else:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
-from attnlab.training.rundir import open_run
+from attnlab.io import atomic_dir
+from attnlab.rundir import open_run
 
 
 def merge_run(run_dir: str | Path, out_dir: str | Path, *, overwrite: bool = False) -> Path:
@@ -18,11 +16,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, overwrite: bool = Fal
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError("output folder is not empty", where=str(out), fix="pass --overwrite or another folder")
     model, tokenizer = load_run_model(run, merge=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_dir(out, overwrite=True) as tmp:  # an existing (empty, or --overwrite) folder is replaced at the end
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     return out

@@ -31,13 +31,32 @@ import torch
 from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
-from attnlab.training.methods.base import is_head_param
-from attnlab.training.rundir import Run, open_run
+from attnlab.models.heads import is_head_param
+from attnlab.rundir import Run, open_run
 
 log = logging.getLogger(__name__)
 
 QUANTIZE_CHOICES = (None, "int8")
 ENGINES = ("torch", "onnxruntime")
+
+
+# removed before asking whether a text has anything to classify: control characters (NUL included)
+# and zero-width ones; what is left must have a non-whitespace character
+_INVISIBLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF])
+
+
+def text_problem(text: object) -> str | None:
+    """What makes ``text`` unclassifiable (``"is empty ..."``, ``"is not valid Unicode ..."``), or
+    None. The one rule every entry point applies (CLI, REST, UI), so they refuse the same texts."""
+    if not isinstance(text, str):
+        return f"is not a string ({type(text).__name__})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (valid JSON "\ud800", or undecodable argv bytes)
+        return f"is not valid Unicode (an unpaired surrogate at character {exc.start + 1})"
+    if not text.translate(_INVISIBLE).strip():
+        return "is empty (nothing visible: only whitespace, control or zero-width characters)"
+    return None
 
 
 def check_engine(engine: str) -> str:
@@ -140,8 +159,9 @@ class Predictor:
             texts = [texts]
         out = []
         for i, t in enumerate(texts):
-            if not isinstance(t, str) or not t.strip():
-                raise UserError(f"text {i + 1} is empty", where="predict input", fix="pass non-empty texts")
+            if (problem := text_problem(t)) is not None:
+                raise UserError(f"text {i + 1} {problem}", where="predict input",
+                                fix="pass texts with visible characters, as valid Unicode")
             out.append(t)
         if not out:
             raise UserError("no texts to predict", where="predict input", fix="pass at least one text")

@@ -1,7 +1,7 @@
 """Prediction for a text2text run (``--task text2text``): the seq2seq model scores each label word.
 
 :class:`Text2TextPredictor` is a :class:`~attnlab.inference.Predictor` whose "logits" are the
-log-likelihoods of the K label token sequences (``training/text2text.py``), so the softmax over
+log-likelihoods of the K label token sequences (:mod:`attnlab.models.seq2seq`), so the softmax over
 them, batching, sorting by length and merging work as for a classifier. ``Predictor.from_run``
 picks it for a text2text run; ``attnlab predict``/``evaluate``/``attnlab.load`` need nothing else.
 """
@@ -17,7 +17,7 @@ import torch
 from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.inference.predictor import Predictor
-from attnlab.training.text2text import label_log_likelihoods, label_targets, targets_tensor
+from attnlab.models.seq2seq import label_log_likelihoods, label_targets, targets_tensor
 
 
 class Text2TextPredictor(Predictor):

@@ -19,17 +19,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from platformdirs import user_cache_dir
+from attnlab.io import atomic_dir
+from attnlab.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
 MPNET_PARTS = 5
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """attnlab's cache folder (``ATTNLAB_CACHE`` overrides the platform default)."""
-    return Path(os.environ.get("ATTNLAB_CACHE") or user_cache_dir("attnlab"))
 
 
 def _site_dirs() -> list[Path]:
@@ -119,9 +115,7 @@ def smollm2_path(convert: bool = True) -> Path | None:
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
                                                  quantization_config=GgufConfig(gguf_file=str(gguf), dequantize=True),
                                                  trust_remote_code=False)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with atomic_dir(target, overwrite=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        os.replace(tmp, target)
-        os.makedirs(tmp, exist_ok=True)  # let TemporaryDirectory clean up without error
     return target

@@ -8,6 +8,7 @@ a user can cause (offline hub, missing folder) into one-line :class:`UserError`s
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from safetensors import SafetensorError
 
 from attnlab.errors import UserError
 from attnlab.models import packaged
+from attnlab.paths import cache_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,18 @@ class ResolvedModel:
 
 
 def _scratch_encoder_path() -> Path | None:
-    from attnlab.scratch import default_model_dir
+    """The ``scratch-encoder`` folder in attnlab's cache, built on first use (random init from a
+    fixed seed, the minilm-l6 tokenizer); ``None`` when minilm-l6 is not installed."""
+    from attnlab import scratch
 
-    return default_model_dir()
+    target = cache_dir() / "models" / scratch.CACHE_FOLDER
+    if (target / "config.json").is_file():
+        return target
+    minilm = packaged.minilm_path()
+    if minilm is None:
+        return None
+    log.info("Building the from-scratch encoder (random init, seed %d) in %s (once)", scratch.DEFAULT_SEED, target)
+    return scratch.create_model_dir(target, minilm)
 
 
 def suggested_learning_rate(resolved: ResolvedModel, method: str) -> float | None:

@@ -9,21 +9,20 @@ a run directory) loads with plain transformers::
     model = AutoModelForSequenceClassification.from_pretrained("runs/scratch/model")
 
 ``attnlab train --model scratch-encoder --method full`` trains it from random initialisation;
-the registry builds the initial folder (config, random weights from a fixed seed, the minilm-l6
-tokenizer) once in attnlab's cache, see :func:`default_model_dir`.
+the model registry (``attnlab.models``) builds the initial folder once in attnlab's cache with
+:func:`create_model_dir` (config :data:`DEFAULT_CONFIG`, random weights from :data:`DEFAULT_SEED`,
+the minilm-l6 tokenizer), named :data:`CACHE_FOLDER`. This package imports nothing of attnlab but
+:mod:`attnlab.attention` and :mod:`attnlab.io`: teaching code never depends on the production path.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
+from attnlab.io import atomic_dir
 from attnlab.scratch.config import MODEL_TYPE, ScratchEncoderConfig
 from attnlab.scratch.model import (
     EncoderBlock,
@@ -32,13 +31,11 @@ from attnlab.scratch.model import (
     ScratchEncoderPreTrainedModel,
 )
 
-log = logging.getLogger(__name__)
-
 # The registry's default size: small enough to train from scratch on 2 CPU cores.
 DEFAULT_CONFIG: dict[str, Any] = dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                                       intermediate_size=1024, max_position_embeddings=128)
 DEFAULT_SEED = 0
-_FOLDER = "scratch-encoder-v1"  # bump when DEFAULT_CONFIG or the architecture changes
+CACHE_FOLDER = "scratch-encoder-v1"  # the registry's folder name: bump when DEFAULT_CONFIG or the architecture changes
 
 AutoConfig.register(MODEL_TYPE, ScratchEncoderConfig, exist_ok=True)
 AutoModel.register(ScratchEncoderConfig, ScratchEncoderModel, exist_ok=True)
@@ -65,33 +62,16 @@ def create_model_dir(out: str | Path, tokenizer_from: str | Path, *, seed: int =
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ScratchEncoderForSequenceClassification(cfg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    with atomic_dir(out, overwrite=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     return out
 
 
-def default_model_dir() -> Path | None:
-    """The registry's ``scratch-encoder`` folder in attnlab's cache, built on first use from the
-    minilm-l6 tokenizer; ``None`` when minilm-l6 is not installed."""
-    from attnlab.models import packaged
-
-    target = packaged.cache_dir() / "models" / _FOLDER
-    if (target / "config.json").is_file():
-        return target
-    minilm = packaged.minilm_path()
-    if minilm is None:
-        return None
-    log.info("Building the from-scratch encoder (random init, seed %d) in %s (once)", DEFAULT_SEED, target)
-    return create_model_dir(target, minilm)
-
-
 __all__ = [
+    "CACHE_FOLDER",
     "DEFAULT_CONFIG",
+    "DEFAULT_SEED",
     "MODEL_TYPE",
     "EncoderBlock",
     "ScratchEncoderConfig",
@@ -99,5 +79,4 @@ __all__ = [
     "ScratchEncoderModel",
     "ScratchEncoderPreTrainedModel",
     "create_model_dir",
-    "default_model_dir",
 ]

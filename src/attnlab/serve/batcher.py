@@ -4,7 +4,8 @@ One worker thread per model owns the model (so inference is serialised without f
 ``submit(texts)`` returns a ``concurrent.futures.Future`` (await it with ``asyncio.wrap_future``).
 The worker takes the first waiting request, then keeps collecting for ``wait_ms`` or until
 ``max_batch`` texts, runs ``fn`` once on all of them and hands each request its rows. If ``fn``
-fails, every request in that batch gets the exception.
+fails on a batch of several requests, each request is run again alone, so only the requests whose
+own texts fail get the exception and their batch-mates still get their answers.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class MicroBatcher:
             n += len(item.texts)
         return items, stop
 
+    def _run(self, texts: list[str]) -> Sequence[Any]:
+        rows = self.fn(texts)
+        if len(rows) != len(texts):
+            raise RuntimeError(f"batch function returned {len(rows)} rows for {len(texts)} texts")
+        return rows
+
     def _loop(self) -> None:
         stop = False
         while not stop:
@@ -81,10 +88,23 @@ class MicroBatcher:
                 continue
             texts = [t for it in items for t in it.texts]
             try:
-                rows = self.fn(texts)
-                if len(rows) != len(texts):
-                    raise RuntimeError(f"batch function returned {len(rows)} rows for {len(texts)} texts")
-            except BaseException as exc:  # every waiting request learns of it
+                rows = self._run(texts)
+            except Exception as exc:
+                if len(items) == 1:
+                    items[0].future.set_exception(exc)
+                    continue
+                # one member may be poisoned: run each request alone, so only the failing ones fail
+                log.warning("batch of %d requests failed (%s); running each alone", len(items), type(exc).__name__)
+                for it in items:
+                    try:
+                        it.future.set_result(self._run(it.texts))
+                    except Exception as one:
+                        it.future.set_exception(one)
+                        continue
+                    self.batches += 1
+                    self.requests += 1
+                continue
+            except BaseException as exc:  # not an error of one text (SystemExit, ...): every request learns of it
                 for it in items:
                     it.future.set_exception(exc)
                 continue

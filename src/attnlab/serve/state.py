@@ -133,14 +133,18 @@ class ServeState:
         return predict
 
     def check_texts(self, texts: Sequence[str], field: str = "texts") -> list[str]:
+        """The texts as a list, checked once here at the edge (count, the rule of
+        ``attnlab.inference.predictor.text_problem``, length): a bad one is a 422, never a batch failure."""
+        from attnlab.inference.predictor import text_problem
+
         if len(texts) == 0:
             raise ApiError(422, f"{field} is empty: send at least one text")
         if len(texts) > self.limits.max_texts:
             raise ApiError(422, f"too many texts: {len(texts)} (at most {self.limits.max_texts} per request)")
         for i, t in enumerate(texts):
             name = field if field == "text" else f"{field}[{i}]"
-            if not t.strip():
-                raise ApiError(422, f"{name} is empty")
+            if (problem := text_problem(t)) is not None:
+                raise ApiError(422, f"{name} {problem}")
             if len(t) > self.limits.max_chars:
                 raise ApiError(422, f"{name} is {len(t)} characters long (at most {self.limits.max_chars})")
         return list(texts)

@@ -1,186 +1,28 @@
-"""The run directory: the contract between training and everything after it.
+"""Re-exports of :mod:`attnlab.rundir` (the run directory: layout, ``open_run``, checkpoints, the
+writer lock) and of :mod:`attnlab.io`'s atomic writers, for code that imports them from here.
+New code imports :mod:`attnlab.rundir` and :mod:`attnlab.io` directly."""
 
-```
-runs/<name>/
-  config.yaml  labels.json  model/  metrics.json  history.jsonl  *.png  README.md
-```
+from attnlab.io import write_json_atomic, write_text_atomic
+from attnlab.rundir import (
+    CARD,
+    CHECKPOINTS,
+    CONFIG,
+    HISTORY,
+    LABELS,
+    METRICS,
+    MODEL_DIR,
+    Run,
+    checkpoints,
+    dir_bytes,
+    hardware,
+    is_finished_run,
+    is_run_dir,
+    last_checkpoint,
+    library_versions,
+    open_run,
+    writer_lock,
+)
 
-``metrics.json`` is written last: a directory without it is not a finished run, and every reader
-goes through :func:`open_run`, which checks that.
-"""
-
-from __future__ import annotations
-
-import contextlib
-import json
-import os
-import platform
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import yaml
-
-from attnlab.errors import UserError
-
-CONFIG, LABELS, METRICS, HISTORY, MODEL_DIR, CARD = (
-    "config.yaml", "labels.json", "metrics.json", "history.jsonl", "model", "README.md")
-CHECKPOINTS = "checkpoints"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-@dataclass(frozen=True)
-class Run:
-    """A finished run directory, read back."""
-
-    path: Path
-    config: dict[str, Any]
-    labels: list[str]
-    metrics: dict[str, Any]
-
-    @property
-    def model_dir(self) -> Path:
-        return self.path / MODEL_DIR
-
-    @property
-    def is_adapter(self) -> bool:
-        return (self.model_dir / "adapter_config.json").is_file()
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def checkpoints(path: Path) -> list[Path]:
-    """The complete Trainer checkpoints of a run directory, oldest first. Trainer writes
-    ``trainer_state.json`` last, so a checkpoint cut short by a crash (none, or unreadable) is left out."""
-    found = []
-    for p in (path / CHECKPOINTS).glob("checkpoint-*"):
-        step = p.name.removeprefix("checkpoint-")
-        if p.is_dir() and step.isdigit():
-            try:
-                json.loads((p / "trainer_state.json").read_text())
-            except (OSError, ValueError):
-                continue
-            found.append((int(step), p))
-    return [p for _, p in sorted(found)]
-
-
-def last_checkpoint(path: Path) -> Path | None:
-    """The newest complete checkpoint, the one ``--resume`` continues from."""
-    found = checkpoints(path)
-    return found[-1] if found else None
-
-
-def is_finished_run(path: Path) -> bool:
-    return (path / METRICS).is_file() and (path / MODEL_DIR).is_dir() and (path / LABELS).is_file()
-
-
-def is_run_dir(path: Path) -> bool:
-    """Whether ``path`` holds an attnlab run, finished or cut short (what ``--overwrite`` may delete):
-    training writes ``history.jsonl`` and ``checkpoints/`` first and ``metrics.json`` last."""
-    return is_finished_run(path) or (path / CHECKPOINTS).is_dir() or (path / HISTORY).is_file()
-
-
-@contextlib.contextmanager
-def writer_lock(path: Path) -> Iterator[None]:
-    """Hold the one-writer lock of run directory ``path`` for the duration; a second process that
-    asks for it while it is held fails at once with a one-line error. The lock (``flock``) lives in
-    the temp folder, keyed by the directory's absolute path, so nothing is added to the user's
-    folders, and it is released by the kernel if the process dies."""
-    import fcntl
-    import hashlib
-
-    folder = Path(tempfile.gettempdir()) / "attnlab-locks"
-    folder.mkdir(exist_ok=True)
-    key = hashlib.sha256(str(path.expanduser().resolve()).encode()).hexdigest()[:24]
-    with open(folder / f"{key}.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError("another attnlab process is writing this output directory", where=str(path),
-                            fix="wait for it to finish, or choose another --output-dir") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def open_run(path: str | Path) -> Run:
-    """Read a finished run; anything else is a one-line UserError."""
-    p = Path(path).expanduser()
-    if not p.is_dir():
-        raise UserError("run directory not found", where=str(p),
-                        fix="pass the --output-dir of a finished `attnlab train`")
-    if not is_finished_run(p):
-        hint = "it has checkpoints but never finished: continue it with `attnlab train ... --resume`" if (
-            p / CHECKPOINTS).is_dir() else "pass the --output-dir of a finished `attnlab train`"
-        raise UserError("not a finished attnlab run (no metrics.json, labels.json or model/)", where=str(p), fix=hint)
-    try:
-        labels = json.loads((p / LABELS).read_text())["labels"]
-        metrics = json.loads((p / METRICS).read_text())
-        config = yaml.safe_load((p / CONFIG).read_text()) if (p / CONFIG).is_file() else {}
-    except (json.JSONDecodeError, KeyError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"run directory is corrupted: {type(exc).__name__}", where=str(p),
-                        fix="re-run training into a fresh --output-dir") from None
-    if not isinstance(labels, list) or len(labels) < 2:
-        raise UserError("labels.json is malformed", where=str(p / LABELS), fix="re-run training")
-    return Run(p, config or {}, [str(x) for x in labels], metrics)
-
-
-def hardware() -> dict[str, Any]:
-    import psutil
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_name(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["gpu_count"] = torch.cuda.device_count()
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("attnlab", "torch", "transformers", "peft", "datasets", "accelerate", "bitsandbytes", "scikit-learn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
+__all__ = ["CARD", "CHECKPOINTS", "CONFIG", "HISTORY", "LABELS", "METRICS", "MODEL_DIR", "Run", "checkpoints",
+           "dir_bytes", "hardware", "is_finished_run", "is_run_dir", "last_checkpoint", "library_versions", "open_run",
+           "write_json_atomic", "write_text_atomic", "writer_lock"]

@@ -9,8 +9,9 @@ log-likelihood of each label's token sequence given the input, teacher-forced, s
 tokens (end-of-sequence included), and take the argmax. A prediction is therefore always one of
 the labels, and a softmax over the K scores gives class probabilities, so accuracy, macro-F1,
 ``predict`` and ``evaluate`` read exactly as for a classifier. The encoder runs once per text; the
-decoder once per (text, label) pair. Free generation is reported beside it, once, at the end of
-training (``generation_exact_match``: greedy output equals the label word).
+decoder once per (text, label) pair (:mod:`attnlab.models.seq2seq`, shared with prediction). Free
+generation is reported beside it, once, at the end of training (``generation_exact_match``: greedy
+output equals the label word).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Trainer
-from transformers.modeling_outputs import BaseModelOutput
 
 from attnlab.errors import UserError
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model
+from attnlab.models.seq2seq import IGNORE, class_ids, label_log_likelihoods, label_targets, targets_tensor
 from attnlab.training.config import TASKS
 
 METHODS = ("full", "lora")  # PEFT task type SEQ_2_SEQ_LM for lora (methods/lora.py)
-IGNORE = -100  # label padding that the loss skips
 
 
 def check(cfg) -> ResolvedModel:
@@ -48,26 +48,6 @@ def load_model(resolved: ResolvedModel, method, cfg) -> torch.nn.Module:
     """The seq2seq model with its language-model head: the label words are written with it."""
     return load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, resolved,
                            **({"dtype": torch.float32} | method.load_kwargs(cfg)))
-
-
-# -- targets ------------------------------------------------------------------------------------
-
-def label_targets(tokenizer: Any, labels: list[str]) -> list[list[int]]:
-    """Each label name as the token ids the decoder must write (with the tokenizer's end token)."""
-    ids = [list(x) for x in tokenizer(text_target=list(labels))["input_ids"]]
-    seen: dict[tuple[int, ...], str] = {}
-    for name, seq in zip(labels, ids, strict=True):
-        if tuple(seq) in seen:
-            raise UserError(f"labels '{seen[tuple(seq)]}' and '{name}' tokenize to the same target", where="labels",
-                            fix="rename the labels in the data so that their words differ")
-        seen[tuple(seq)] = name
-    return ids
-
-
-def targets_tensor(targets: list[list[int]]) -> torch.Tensor:
-    """(K, L) label token ids, right-padded with -100."""
-    width = max(len(t) for t in targets)
-    return torch.tensor([t + [IGNORE] * (width - len(t)) for t in targets], dtype=torch.long)
 
 
 def describe(tokenizer: Any, labels: list[str], prefix: str) -> dict[str, Any]:
@@ -102,36 +82,7 @@ def trainer_parts(tokenizer: Any, labels: list[str], pad_to_multiple_of: int | N
     return functools.partial(LabelScoringTrainer, targets=targets), collator(tokenizer, pad_to_multiple_of)
 
 
-# -- scoring ------------------------------------------------------------------------------------
-
-def label_log_likelihoods(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                          targets: torch.Tensor) -> torch.Tensor:
-    """(B, K): log p(label k's tokens | text b), teacher-forced, summed over the label's tokens.
-
-    ``targets`` is (K, L) padded with -100 (:func:`targets_tensor`). The encoder runs once per text;
-    each text's encoding is then repeated for the K labels and the decoder scores all B*K pairs in
-    one batch (``labels=`` makes the model build its own shifted decoder inputs)."""
-    b, k = input_ids.shape[0], targets.shape[0]
-    encoder = getattr(model, "module", model).get_encoder()  # under DDP the model is wrapped
-    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, D)
-    labels = targets.to(input_ids.device).repeat(b, 1)  # (B*K, L): text b's rows are b*K .. b*K+K-1
-    out = model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden.repeat_interleave(k, 0)),
-                attention_mask=attention_mask.repeat_interleave(k, 0), labels=labels)
-    logp = out.logits.float().log_softmax(-1)  # (B*K, L, V)
-    token_ll = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # (B*K, L)
-    return (token_ll * (labels != IGNORE)).sum(-1).view(b, k)
-
-
-def class_ids(labels: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(B,) the class of each padded target row: the label whose token sequence it is (targets are
-    distinct, :func:`label_targets` checks)."""
-    width = max(labels.shape[1], targets.shape[1])
-    pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=IGNORE)  # noqa: E731
-    match = (pad(labels)[:, None, :] == pad(targets.to(labels.device))[None]).all(-1)  # (B, K)
-    if not bool(match.any(-1).all()):
-        raise ValueError("an evaluation target is not one of the label sequences")
-    return match.long().argmax(-1)
-
+# -- evaluation: label scoring (attnlab.models.seq2seq) -------------------------------------------
 
 class LabelScoringTrainer(Trainer):
     """HF Trainer whose evaluation scores the labels: ``predictions`` are the (N, K) label
@@ -176,6 +127,5 @@ def generation_exact_match(model: torch.nn.Module, tokenizer: Any, split, batch_
     return hits / len(rows) if len(rows) else float("nan")
 
 
-__all__ = ["METHODS", "TASKS", "LabelScoringTrainer", "check", "class_ids", "collator", "describe",
-           "generation_exact_match", "label_log_likelihoods", "label_targets", "load_model", "targets_tensor",
-           "tokenize", "trainer_parts"]
+__all__ = ["METHODS", "TASKS", "LabelScoringTrainer", "check", "collator", "describe", "generation_exact_match",
+           "load_model", "tokenize", "trainer_parts"]

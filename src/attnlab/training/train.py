@@ -12,7 +12,6 @@ import logging
 import os
 import resource
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,14 @@ from transformers import (
     set_seed,
 )
 
-from attnlab import runtime
+from attnlab import rundir, runtime
 from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
 from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
+from attnlab.io import atomic_dir, write_json_atomic, write_text_atomic
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
-from attnlab.training import rundir, text2text
+from attnlab.training import text2text
 from attnlab.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
@@ -47,6 +47,7 @@ from attnlab.training.callbacks import (
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import Method, base_weight_memory, count_params, get_method
+from attnlab.training.rundir import open_run
 
 log = logging.getLogger(__name__)
 
@@ -205,13 +206,9 @@ def _eval_split(trainer: Trainer, split, labels: list[str]) -> dict[str, Any]:
 
 def _save_model(trainer: Trainer, tokenizer: Any, target: Path, is_adapter: bool) -> None:
     """Save the final (best) model into ``target`` atomically: temp folder, then rename."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".model."))
-    model = trainer.model
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    with atomic_dir(target, overwrite=True) as tmp:
+        trainer.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
@@ -306,12 +303,12 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
                                                                            cfg.eval_batch_size)
 
     _save_model(trainer, tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
-    rundir.write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
+    write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
     resolved_cfg = cfg.to_dict() | {"learning_rate": args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
                                     "precision": precision, "model_path": resolved.path} | method.run_settings(cfg)
-    rundir.write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
+    write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
     history = final_history(history_path, trainer.state.log_history)
-    rundir.write_text_atomic(history_path, "".join(json.dumps(h) + "\n" for h in history))
+    write_text_atomic(history_path, "".join(json.dumps(h) + "\n" for h in history))
     train_tokens = int(np.sum(encoded["train"]["length"]))
     epochs_done = float(trainer.state.epoch or 0)
     steps = [s for s in timing.step_seconds]
@@ -360,8 +357,8 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
     title = f"{resolved.name} / {method.name}"
     plot_confusion_matrix(test["confusion_matrix"], labels, out / "confusion_matrix.png", f"{title}: test")
     plot_history(history, out / "loss.png", f"{title}: training curve")
-    rundir.write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg))
+    write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg))
     if not cfg.keep_checkpoints:
         shutil.rmtree(out / rundir.CHECKPOINTS, ignore_errors=True)
-    rundir.write_json_atomic(out / rundir.METRICS, metrics)  # last: marks the run finished
-    return rundir.open_run(out)
+    write_json_atomic(out / rundir.METRICS, metrics)  # last: marks the run finished
+    return open_run(out)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-HEAD_PREFIXES = ("classifier", "score", "pre_classifier", "classification_head", "lm_head")
+from attnlab.models.heads import HEAD_PREFIXES, is_head_param
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,6 @@ class Method:
     load_kwargs: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})  # extra from_pretrained args
     is_adapter: bool = False  # saves a PEFT adapter rather than a full model
     run_settings: Callable[[Any], dict[str, Any]] = field(default=lambda cfg: {})  # extra config.yaml entries
-
-
-def is_head_param(name: str) -> bool:
-    return name.split(".")[0] in HEAD_PREFIXES or any(f".{p}." in f".{name}" for p in HEAD_PREFIXES[:4])
 
 
 def _numel(p: torch.Tensor) -> int:
@@ -71,3 +67,6 @@ def base_weight_memory(model: nn.Module) -> dict[str, Any]:
                 stored += t.numel() * t.element_size()
     return {"base_weight_bytes": stored, "base_weight_fp32_bytes": fp32,
             "base_weight_ratio": stored / fp32 if fp32 else None, "quantized_params": quantized}
+
+
+__all__ = ["HEAD_PREFIXES", "Method", "base_weight_memory", "count_params", "is_head_param"]
