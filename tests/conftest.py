@@ -35,6 +35,18 @@ def tiny_runs(tmp_path_factory, sst2_dir) -> dict[str, Path]:
     return runs
 
 
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``attnlab ARGV`` in this process: (exit code, stdout, stderr), argparse's exits included."""
+    from attnlab.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now (the OS picks it), for a server or torchrun's rendezvous."""
     with socket.socket() as s:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from attnlab.cli import main
+from conftest import run_cli
 
 # -- harness --------------------------------------------------------------------------------------
 
@@ -246,13 +245,7 @@ def snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def run_in_process(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run_in_process = run_cli  # conftest's
 
 
 def run_subprocess(argv: list[str]) -> tuple[int, str, str]:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from attnlab.cli import main
+from conftest import run_cli
 
 POISON = "\ud800"  # a lone surrogate: valid JSON ("\ud800"), not encodable as UTF-8
 BAD_TEXTS = {
@@ -26,13 +25,7 @@ GOOD = ["a gorgeous, moving film", "a tedious mess", "the movie was not good at 
         "an utterly charming romp", "dull", "i loved every minute", "the plot makes no sense"]
 
 
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+_cli = run_cli  # conftest's
 
 
 def _one_line_error(code: int, err: str, *needles: str) -> None:
