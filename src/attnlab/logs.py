@@ -78,8 +78,9 @@ def configure_cli_logging(verbose: bool) -> None:
     handler._attnlab = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # per-request and per-file chatter stays out even with --verbose (as before this module)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "matplotlib", "PIL", "fsspec", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if not verbose:
         warnings.filterwarnings("ignore")
     with contextlib.suppress(ImportError):  # transformers has a handler of its own
