@@ -4,6 +4,7 @@ its text and label columns."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +49,7 @@ def read_table(path: Path) -> pd.DataFrame:
         elif fmt == "jsonl":
             df = pd.read_json(path, lines=True, encoding="utf-8-sig", dtype=False)
         else:
-            df = pd.read_parquet(path)
+            df = _decode_bytes_columns(pd.read_parquet(path), path)
     except UnicodeDecodeError as exc:
         with open(path, "rb") as f:
             utf16 = f.read(2) in (b"\xff\xfe", b"\xfe\xff")  # a byte-order mark: Excel's "Unicode text"
@@ -56,15 +57,52 @@ def read_table(path: Path) -> pd.DataFrame:
         raise UserError(what, where=str(path), fix="re-save it as UTF-8") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if fmt == "jsonl":
+            detail = _first_bad_json_line(path) or detail
         raise UserError(f"could not parse the {fmt} file: {detail}", where=str(path),
                         fix=f"check that it is well-formed {fmt}") from None
     except Exception as exc:  # pyarrow and friends raise their own types for garbage input
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if fmt == "jsonl":
+            detail = _first_bad_json_line(path) or detail
         raise UserError(f"could not read the {fmt} file: {detail}", where=str(path),
                         fix=f"check that it is a valid {fmt} file") from None
     if df.empty or len(df.columns) == 0:
         raise UserError("file has no rows", where=str(path), fix="pass a file with a header and data rows")
     df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _first_bad_json_line(path: Path, limit: int = 10_000_000) -> str | None:
+    """'line N: why' for the first line of a JSON-lines file that is not a JSON object (pandas says only
+    a byte position); None when every line parses. Reads one line at a time, at most ``limit`` lines."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if n > limit:
+                return None
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {n}: {exc.msg} (column {exc.colno})"
+            if not isinstance(value, dict):
+                return f"line {n}: a JSON {type(value).__name__}, not an object of column: value"
+    return None
+
+
+def _decode_bytes_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Parquet can store text as raw bytes (binary columns): decode them as UTF-8, or say which column
+    holds bytes that are not text."""
+    for col in df.columns:
+        values = df[col].dropna()
+        if df[col].dtype != object or values.empty or not isinstance(values.iloc[0], bytes | bytearray):
+            continue
+        try:
+            df[col] = df[col].map(lambda v: v.decode("utf-8") if isinstance(v, bytes | bytearray) else v)
+        except UnicodeDecodeError as exc:
+            raise UserError(f"column '{col}' holds bytes that are not UTF-8 text (byte {exc.start})",
+                            where=str(path), fix="store the column as UTF-8 strings") from None
     return df
 
 
