@@ -34,6 +34,7 @@ def test_check_messages_accepts_a_conversation():
     ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "the last message must be the user's"),
     ([{"role": "user", "content": "a"}] * 4, "too many messages: 4 (at most 3)"),
     ([{"role": "user", "content": "x" * 11}], "11 characters long (at most 10)"),
+    ([{"role": "user", "content": "ok \ud800"}], "content is not valid Unicode (an unpaired surrogate at character 4)"),
 ])
 def test_check_messages_refuses(messages, needle):
     with pytest.raises(UserError) as exc:
@@ -44,6 +45,7 @@ def test_check_messages_refuses(messages, needle):
 @pytest.mark.parametrize("kwargs,needle", [
     ({"max_new_tokens": 0}, "max_new_tokens"), ({"max_new_tokens": 10_000}, "max_new_tokens"),
     ({"temperature": -0.1}, "temperature"), ({"temperature": 2.5}, "temperature"), ({"top_p": 0}, "top_p"),
+    ({"seed": 2**64}, "seed must be a 64-bit integer"), ({"seed": -(2**63) - 1}, "seed"),
 ])
 def test_generation_settings_are_checked(kwargs, needle):
     with pytest.raises(UserError, match=needle):
@@ -100,6 +102,37 @@ def test_long_conversations_drop_the_oldest_turns(chat_model, monkeypatch):
     assert "question number 0" not in text
     with pytest.raises(UserError, match="does not fit"):
         chat_model.prompt_ids([{"role": "user", "content": "word " * 200}], max_new_tokens=20)
+
+
+def _drop_one_by_one(model: ChatModel, messages, max_new_tokens: int):
+    """The trimming as it was: re-tokenize the whole conversation once per dropped turn."""
+    msgs = list(messages)
+    while True:
+        ids = model.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True)["input_ids"]
+        first = 1 if msgs[0]["role"] == "system" else 0
+        if ids.shape[1] <= model.context_length - max_new_tokens or len(msgs) - first <= 1:
+            return ids
+        del msgs[first]
+
+
+@pytest.mark.parametrize("system", [True, False], ids=["system", "no-system"])
+def test_trimming_tokenizes_the_conversation_once(chat_model, monkeypatch, system):
+    monkeypatch.setattr(ChatModel, "context_length", property(lambda self: 300))
+    history = [{"role": "system", "content": "You are terse."}] if system else []
+    for i in range(30):  # turns of every size, some empty, some naming a role
+        words = ["user", "assistant", "attention", "映画", "head"][: i % 5 + 1] * (i % 7)
+        history.append({"role": "user" if i % 2 == 0 else "assistant", "content": " ".join(words)})
+    history.append({"role": "user", "content": "last question"})
+    want = _drop_one_by_one(chat_model, history, 20)
+    calls = []
+    real = chat_model.tokenizer.apply_chat_template
+    monkeypatch.setattr(chat_model.tokenizer, "apply_chat_template", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = chat_model.prompt_ids(history, max_new_tokens=20)
+    assert got.tolist() == want.tolist()  # the same turns kept as dropping them one at a time
+    assert len(calls) <= 4  # the whole conversation, its text, what is kept (not once per dropped turn)
+    lengths = chat_model.turn_lengths(history)
+    assert len(lengths) == len(history) and all(n >= 1 for n in lengths)
 
 
 def test_session_keeps_the_conversation(chat_model):

@@ -141,15 +141,21 @@ def test_body_limits_and_encoding(client):
     assert ok.status_code == 200, ok.text
 
 
-def test_onnxruntime_engine_serves_the_same_answers(client, tiny_runs):
+def test_onnxruntime_engine_serves_the_same_answers(tiny_runs, monkeypatch):
     pytest.importorskip("onnxruntime")
     from attnlab.errors import UserError
 
     with pytest.raises(UserError, match="unknown engine"):
         create_app([tiny_runs["full"]], ui=False, chat=False, engine="tvm")
+    # both fp32 (ONNX Runtime computes in fp32; torch would autocast to bf16 where the CPU has it, and
+    # differ by bf16's rounding, which says nothing about the engine)
+    resolve = runtime.resolve_precision
+    monkeypatch.setattr(runtime, "resolve_precision", lambda requested="auto", dev=None:
+                        "fp32" if requested == "auto" else resolve(requested, dev))
     with TestClient(create_app([tiny_runs["full"]], ui=False, chat=False, engine="onnxruntime")) as c:
         got = c.post("/v1/classify", json={"texts": TEXTS}).json()["results"]
-    want = client.post("/v1/classify", json={"texts": TEXTS}).json()["results"]
+    with TestClient(create_app([tiny_runs["full"]], ui=False, chat=False)) as c:
+        want = c.post("/v1/classify", json={"texts": TEXTS}).json()["results"]
     assert [g["label"] for g in got] == [w["label"] for w in want]
     for g, w in zip(got, want, strict=True):
         assert g["probabilities"] == pytest.approx(w["probabilities"], abs=1e-4)

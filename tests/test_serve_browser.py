@@ -15,15 +15,10 @@ import itertools
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import serve_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMG = os.environ.get("ATTNLAB_DOCS_IMG")  # set by docs/gen/serve_screenshots.py only
@@ -72,39 +67,12 @@ def _comparison(root: Path, runs: dict[str, Path]) -> Path:
 @pytest.fixture(scope="module")
 def server(tiny_runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    cmd = [sys.executable, "-m", "attnlab.cli", "serve", "--run", str(tiny_runs["full"]), "--run",
-           str(tiny_runs["lora"]), "--port", str(port), "--num-threads", "1",
-           "--compare-dir", str(_comparison(root, {k: tiny_runs[k] for k in ("full", "lora")}))]
+    args = ["--run", str(tiny_runs["full"]), "--run", str(tiny_runs["lora"]), "--num-threads", "1",
+            "--compare-dir", str(_comparison(root, {k: tiny_runs[k] for k in ("full", "lora")}))]
     if not _chat_available():
-        cmd.append("--no-chat")
-    log = open(root / "server.log", "w")  # closed in the finally below
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}: {(root / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
-                    if json.load(r)["status"] == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("server did not answer /healthz within 120 s")
-            time.sleep(0.5)
+        args.append("--no-chat")
+    with serve_process(args, root) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture(scope="module")

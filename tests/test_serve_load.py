@@ -3,29 +3,21 @@ and the docs section generated from its result file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import platform
 import sys
 from pathlib import Path
 
 import pytest
+from scripts import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 2**20
 
 
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def sl():
-    return _load(REPO / "benchmarks" / "serve_load.py", "bench_serve_load")
+    return load_script(REPO / "benchmarks" / "serve_load.py", "bench_serve_load")
 
 
 def test_latency_summary(sl):
@@ -67,7 +59,7 @@ def test_recorded_command_leaves_the_note_out(sl):
 
 
 def test_reliability_section_reads_the_result_file(tmp_path, monkeypatch):
-    gen = _load(REPO / "docs" / "gen" / "reliability.py", "docs_gen_reliability_serve")
+    gen = load_script(REPO / "docs" / "gen" / "reliability.py", "docs_gen_reliability_serve")
     monkeypatch.setattr(gen, "SERVE_JSON", tmp_path / "none.json")
     assert "Not yet run" in gen._serve_load_md()
     result = {"date": "2026-01-01 00:00 UTC", "command": "serve_load.py", "hardware": {"cpu": "X", "cpu_cores": 2},

@@ -1,6 +1,7 @@
 """A chat model that streams its reply: SmolLM2-135M-Instruct (or any HF causal LM with a chat template).
 
-``load_chat_model()`` loads the model once per process; ``ChatModel.stream(messages)`` yields the
+``load_chat_model()`` loads the model once per process (``cache=False``: a copy the caller owns, as a
+server does); ``ChatModel.stream(messages)`` yields the
 reply piece by piece as it is generated. Generation runs in a worker thread that feeds a
 transformers ``TextIteratorStreamer``; one lock per model makes concurrent callers take turns, and
 a stop flag ends generation early when the caller stops reading (a closed browser tab, Ctrl-C).
@@ -10,6 +11,7 @@ Messages are OpenAI-style ``{"role": "system" | "user" | "assistant", "content":
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import threading
@@ -26,6 +28,7 @@ DEFAULT_CHAT_MODEL = "smollm2"
 DEFAULT_SYSTEM = "You are a helpful, concise assistant."
 ROLES = ("system", "user", "assistant")
 MAX_NEW_TOKENS = 1024  # hard cap, whatever the caller asks for
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed accepts
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class GenerationSettings:
             raise UserError(f"temperature must be between 0 and 2, got {self.temperature}", where="temperature")
         if not 0.0 < self.top_p <= 1.0:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}", where="top_p")
+        if self.seed is not None and not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise UserError(f"seed must be a 64-bit integer ({SEED_RANGE[0]} to {SEED_RANGE[1]}), got {self.seed}",
+                            where="seed")
         return self
 
 
@@ -77,6 +83,11 @@ def check_messages(messages: Sequence[Any], *, max_messages: int = 64, max_chars
         if len(content) > max_chars:
             raise UserError(f"content is {len(content)} characters long (at most {max_chars})",
                             where=f"{where}.content")
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: valid JSON ("\ud800"), not text a tokenizer takes
+            raise UserError(f"content is not valid Unicode (an unpaired surrogate at character {exc.start + 1})",
+                            where=f"{where}.content") from None
         if role == "user" and not content.strip():
             raise UserError("user message is empty", where=f"{where}.content")
         out.append({"role": role, "content": content})
@@ -112,37 +123,88 @@ class ChatModel:
         n = getattr(self.model.config, "max_position_embeddings", None)
         return int(n) if isinstance(n, int) and n > 0 else 2048
 
+    def _encode(self, msgs: Sequence[dict[str, str]]) -> Any:
+        return self.tokenizer.apply_chat_template(list(msgs), add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True)["input_ids"]
+
+    def turn_lengths(self, msgs: Sequence[dict[str, str]]) -> list[int]:
+        """How many prompt tokens each message takes, from one tokenization of the whole prompt.
+
+        A message owns the tokens from its role name (in its header) to the next message's role
+        name: exact for templates like ChatML that frame every turn alike. If the template changes
+        a content beyond trimming it, or the tokenizer gives no character offsets, each content is
+        counted alone (headers left out, so at worst a turn more than needed is dropped)."""
+        text = self.tokenizer.apply_chat_template(list(msgs), add_generation_prompt=True, tokenize=False)
+        starts, pos = [], 0
+        for m in msgs:
+            role_at = text.find(m["role"], pos)
+            after = pos if role_at < 0 else role_at + len(m["role"])
+            content = m["content"]
+            at = text.find(content, after)
+            if at < 0:  # a template that trims contents
+                content = content.strip()
+                at = text.find(content, after)
+            if at < 0:
+                break
+            starts.append(at if role_at < 0 else role_at)
+            pos = at + len(content)
+        offsets = None
+        if len(starts) == len(msgs):
+            try:
+                offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            except NotImplementedError:  # a slow (Python) tokenizer
+                pass
+        if offsets is None:
+            alone = self.tokenizer([m["content"] for m in msgs], add_special_tokens=False)["input_ids"]
+            return [len(ids) for ids in alone]
+        counts = [0] * (len(msgs) + 1)  # counts[0]: what comes before the first message (a default system prompt)
+        for start, _ in offsets:
+            counts[bisect.bisect_right(starts, start)] += 1
+        return counts[1:]
+
     def prompt_ids(self, messages: Sequence[dict[str, str]], max_new_tokens: int) -> Any:
         """The chat-template token ids of ``messages`` (1, T), dropping the oldest turns (never the
-        system message or the last user message) until prompt + reply fit the context."""
+        system message or the last user message) until prompt + reply fit the context.
+
+        What to drop is worked out from one tokenization of the whole conversation
+        (:meth:`turn_lengths`), not by re-tokenizing it once per dropped turn; the prompt that is
+        left is tokenized again to check it (and trimmed further in the rare case it still does not fit)."""
         msgs = list(messages)
         budget = self.context_length - max_new_tokens
-        while True:
-            ids = self.tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                                     return_dict=True)["input_ids"]
-            if ids.shape[1] <= budget:
-                return ids
-            first = 1 if msgs[0]["role"] == "system" else 0
-            if len(msgs) - first <= 1:
-                raise UserError(f"the conversation is {ids.shape[1]} tokens long; with {max_new_tokens} new tokens "
-                                f"it does not fit the model's {self.context_length}", where="messages",
-                                fix="send a shorter message or ask for fewer new tokens")
-            log.info("Dropping the oldest turn: the prompt (%d tokens) would not fit", ids.shape[1])
-            del msgs[first]
+        ids = self._encode(msgs)
+        first = 1 if msgs and msgs[0]["role"] == "system" else 0
+        if ids.shape[1] > budget and len(msgs) - first > 1:
+            lengths, total, drop = self.turn_lengths(msgs), ids.shape[1], 0
+            while total > budget and len(msgs) - first - drop > 1:
+                total -= lengths[first + drop]
+                drop += 1
+            log.info("Dropping the %d oldest turns: the prompt (%d tokens) would not fit %d", drop, ids.shape[1],
+                     budget)
+            msgs = msgs[:first] + msgs[first + drop:]
+            ids = self._encode(msgs)
+            while ids.shape[1] > budget and len(msgs) - first > 1:
+                del msgs[first]
+                ids = self._encode(msgs)
+        if ids.shape[1] > budget:
+            raise UserError(f"the conversation is {ids.shape[1]} tokens long; with {max_new_tokens} new tokens "
+                            f"it does not fit the model's {self.context_length}", where="messages",
+                            fix="send a shorter message or ask for fewer new tokens")
+        return ids
 
     def stream(self, messages: Sequence[Any], settings: GenerationSettings | None = None, *,
-               stop: threading.Event | None = None) -> Iterator[str]:
+               stop: threading.Event | None = None, input_ids: Any = None) -> Iterator[str]:
         """Yield the assistant's reply to ``messages`` piece by piece, as it is generated.
 
         Generation stops within a token when the caller stops iterating (``close()`` on the
-        generator) or sets ``stop`` (from any thread).
+        generator) or sets ``stop`` (from any thread). ``input_ids``: the prompt, when the caller
+        already has it from :meth:`prompt_ids` (so a long conversation is not trimmed twice).
         """
         import torch
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         settings = (settings or GenerationSettings()).check()
         msgs = check_messages(messages)
-        ids = self.prompt_ids(msgs, settings.max_new_tokens)
+        ids = self.prompt_ids(msgs, settings.max_new_tokens) if input_ids is None else input_ids
         dev = next(self.model.parameters()).device
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = stop or threading.Event()
@@ -189,9 +251,10 @@ class ChatModel:
         if errors:
             raise errors[0]
 
-    def generate(self, messages: Sequence[Any], settings: GenerationSettings | None = None) -> str:
-        """The whole reply at once."""
-        return "".join(self.stream(messages, settings))
+    def generate(self, messages: Sequence[Any], settings: GenerationSettings | None = None, *,
+                 stop: threading.Event | None = None, input_ids: Any = None) -> str:
+        """The whole reply at once (what was generated so far, if ``stop`` is set meanwhile)."""
+        return "".join(self.stream(messages, settings, stop=stop, input_ids=input_ids))
 
 
 def chat_model_available(ref: str = DEFAULT_CHAT_MODEL) -> bool:
@@ -202,12 +265,17 @@ def chat_model_available(ref: str = DEFAULT_CHAT_MODEL) -> bool:
     return bool(src.probe()) if src is not None else True
 
 
-@functools.cache
-def load_chat_model(ref: str = DEFAULT_CHAT_MODEL) -> ChatModel:
-    """Load ``ref`` (registry name, HF folder or hub id) once per process, fp32, eval mode.
+def load_chat_model(ref: str = DEFAULT_CHAT_MODEL, *, cache: bool = True) -> ChatModel:
+    """Load ``ref`` (registry name, HF folder or hub id), fp32, eval mode: once per process with
+    ``cache`` (the default); with ``cache=False`` a fresh copy that only the caller holds (a server
+    keeps it in its own cache and frees it when it closes).
 
     The first call for ``smollm2`` converts the packaged GGUF into an HF folder (~30 s, cached).
     """
+    return _load_cached(ref) if cache else _load(ref)
+
+
+def _load(ref: str) -> ChatModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -224,6 +292,9 @@ def load_chat_model(ref: str = DEFAULT_CHAT_MODEL) -> ChatModel:
     model.to(device()).eval()
     log.info("Loaded chat model %s in %.1fs", resolved.name, time.perf_counter() - start)
     return ChatModel(model, tokenizer, resolved.name)
+
+
+_load_cached = functools.cache(_load)
 
 
 class ChatSession:

@@ -89,16 +89,24 @@ class AttentionResult:
         """Tokens cleaned for labels: BPE/SentencePiece space markers removed, never empty."""
         return [display_token(t) for t in self.tokens]
 
-    def check_index(self, layer: int | None = None, head: int | None = None) -> tuple[int, int]:
-        """Validate a (layer, head) pair; negative indices count from the end (-1 = last)."""
+    def check_layer_head(self, layer: int | None, head: int | None, *,
+                         where: str | None = "--{what}") -> tuple[int | None, int | None]:
+        """Validate an optional (layer, head): None stays None, negative counts from the end
+        (-1 = the last). A UserError names the model and the valid range; ``where`` is what the
+        error points at, ``{what}`` filled in (the CLI flag by default; None for none)."""
         out = []
         for value, size, what in ((layer, self.num_layers, "layer"), (head, self.num_heads, "head")):
-            value = 0 if value is None else int(value)
-            if not -size <= value < size:
-                raise UserError(f"{what} {value} does not exist: the model has {size} {what}s",
-                                where=f"--{what}", fix=f"pass a {what} between 0 and {size - 1}")
-            out.append(value % size)
+            if value is not None and not -size <= int(value) < size:
+                raise UserError(f"{what} {value} does not exist: {self.model_name} has {size} {what}s",
+                                where=where.format(what=what) if where else None,
+                                fix=f"pass a {what} from 0 to {size - 1}, or a negative one to count from the end")
+            out.append(None if value is None else int(value) % size)
         return out[0], out[1]
+
+    def check_index(self, layer: int | None = None, head: int | None = None) -> tuple[int, int]:
+        """Like :meth:`check_layer_head`, with layer 0 and head 0 for None."""
+        layer, head = self.check_layer_head(0 if layer is None else layer, 0 if head is None else head)
+        return layer, head
 
     def head(self, layer: int, head: int) -> np.ndarray:
         """The (T, T) attention matrix of one head."""
@@ -129,32 +137,34 @@ def display_token(token: str) -> str:
 # ---------------------------------------------------------------------------------------- loading
 
 
-def load_for_attention(source: str = DEFAULT_SOURCE) -> LoadedModel:
+def load_for_attention(source: str = DEFAULT_SOURCE, *, cache: bool = True) -> LoadedModel:
     """Load ``source`` (registry name, HF folder, hub id or run directory) for attention extraction.
 
-    Loaded models are cached per process (the last few sources), so a web app or notebook pays the
-    load once. Call :func:`clear_cache` to drop them.
+    With ``cache`` (the default) loaded models are kept per process (the last few sources), so a
+    notebook or a CLI call pays the load once; :func:`clear_cache` drops them. ``cache=False``
+    loads a fresh copy that only the caller holds (a server keeps it in its own cache and frees it
+    when it closes).
     """
     if not isinstance(source, str) or not source.strip():
         raise UserError("empty model name", where="--model", fix="pass a registry name, folder, hub id or run")
     from attnlab.rundir import is_finished_run
 
+    load = _load_cached if cache else _load
     path = Path(source.strip()).expanduser()
     if path.is_dir() and is_finished_run(path):
-        return _load_cached("run", str(path.resolve()))
+        return load("run", str(path.resolve()))
     from attnlab.models import resolve_model
 
     resolved = resolve_model(source)
-    return _load_cached("model", resolved.path, resolved.name, resolved.source)
+    return load("model", resolved.path, resolved.name, resolved.source)
 
 
 def clear_cache() -> None:
-    """Forget every model :func:`load_for_attention` has loaded."""
+    """Forget every model :func:`load_for_attention` has kept."""
     _load_cached.cache_clear()
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
-def _load_cached(kind: str, path: str, name: str = "", origin: str = "local") -> LoadedModel:
+def _load(kind: str, path: str, name: str = "", origin: str = "local") -> LoadedModel:
     import torch
 
     from attnlab.runtime import device
@@ -178,6 +188,9 @@ def _load_cached(kind: str, path: str, name: str = "", origin: str = "local") ->
         loaded = LoadedModel(model, tokenizer, resolved.name, resolved.path, "model")
     loaded.model.to(device()).eval()
     return loaded
+
+
+_load_cached = functools.lru_cache(maxsize=CACHE_SIZE)(_load)
 
 
 # ------------------------------------------------------------------------------------- extraction

@@ -38,16 +38,22 @@ def steady_malloc(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
 def serve(runs: Sequence[str | Path] = (), *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, chat: bool = True,
           ui: bool = True, compare_dir: str | Path | None = None, num_threads: int | None = None,
           log_level: str = "info", **app_kwargs: Any) -> None:
-    """Serve ``runs`` on ``host:port`` until interrupted (binds 127.0.0.1 unless told otherwise)."""
+    """Serve ``runs`` on ``host:port`` until interrupted (binds 127.0.0.1 unless told otherwise).
+
+    Requests must name the server in their Host header by an IP address, ``localhost``, the bound
+    name (this machine's name when bound to every address) or a name in $ATTNLAB_ALLOWED_HOSTS
+    (comma-separated; ``*`` turns the check off); any other Host gets a 400 (DNS rebinding)."""
     import uvicorn
 
     from attnlab.serve.api import create_app
+    from attnlab.serve.middleware import allowed_hosts_for
 
     steady_malloc()
     if num_threads:
         import torch
 
         torch.set_num_threads(num_threads)
+    app_kwargs.setdefault("allowed_hosts", allowed_hosts_for(host))
     app = create_app(runs, chat=chat, ui=ui, compare_dir=compare_dir, **app_kwargs)
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("Listening on %s: anyone who can reach this address can use the server (there is no "

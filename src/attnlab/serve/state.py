@@ -1,8 +1,14 @@
 """What a server holds: the runs it serves (picked by name), their models (loaded once, on first
-use), the models it may draw attention for, the chat model, and where the latest comparison is.
+use, into the server's own :class:`~attnlab.serve.cache.ModelCache`, freed by ``close()``), the
+models it may draw attention for, the chat model, and where the latest comparison is.
 
 Clients name things; they never pass paths. A run is named by its directory's folder name; an
 attention model is a served run or an installed registry model; anything else is refused.
+
+A served run is loaded once: its classifier's torch model also draws its attention maps (switched
+to eager attention for that forward pass; LoRA is merged into it, as for classifying). Where that
+cannot be (a text2text run, whose seq2seq model the extractor does not take; a model that cannot
+switch to eager attention), the attention model is a second, eager copy, kept in the same cache.
 """
 
 from __future__ import annotations
@@ -10,15 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from attnlab.errors import UserError
 from attnlab.serve.batcher import MicroBatcher
+from attnlab.serve.cache import ModelCache, eager_attention
 from attnlab.serve.errors import ApiError
 from attnlab.serve.limits import Limits
 from attnlab.training.rundir import Run, open_run
@@ -79,11 +83,10 @@ class ServeState:
         self.chat_enabled = chat
         self.chat_model_name = chat_model or DEFAULT_CHAT_MODEL
         self.compare_dir = find_compare_dir(compare_dir)
-        self._chat_loaded = False
+        self.models = ModelCache()  # every model this server loads; freed by close()
         self._batchers: dict[str, MicroBatcher] = {}
-        self._guard = threading.Lock()  # protects the dicts below
-        self._load_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)  # one load at a time per model
-        self._infer_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)  # one forward at a time per model
+        self._guard = threading.Lock()  # protects _batchers and _no_sharing
+        self._no_sharing: set[str] = set()  # runs whose classifier cannot draw attention (a second copy does)
 
     # ----------------------------------------------------------------------------------------- runs
 
@@ -104,10 +107,6 @@ class ServeState:
             raise ApiError(404, f"unknown run {name!r}; this server serves: {', '.join(self.runs)}")
         return self.runs[name]
 
-    def _lock(self, table: dict[str, threading.Lock], key: str) -> threading.Lock:
-        with self._guard:
-            return table[key]
-
     def _batcher(self, run: Run) -> MicroBatcher:
         with self._guard:
             b = self._batchers.get(run.name)
@@ -117,18 +116,23 @@ class ServeState:
                                                             name=f"classify-{run.name}")
             return b
 
-    def _predict_fn(self, run: Run):
+    def predictor(self, run: Run):
+        """The run's :class:`~attnlab.inference.Predictor` (loaded on first use, then kept)."""
         from attnlab.inference import Predictor
 
-        predictor: Predictor | None = None
+        def load() -> Predictor:
+            log.info("Loading run %s for classification", run.name)
+            engine = self.engine if run.config.get("task") != "text2text" else "torch"
+            return Predictor.from_run(run, batch_size=self.limits.max_texts, engine=engine)
 
-        def predict(texts: list[str]) -> np.ndarray:
-            nonlocal predictor
-            if predictor is None:  # first batch: load in the worker thread, once
-                log.info("Loading run %s for classification", run.name)
-                engine = self.engine if run.config.get("task") != "text2text" else "torch"
-                predictor = Predictor.from_run(run, batch_size=self.limits.max_texts, engine=engine)
-            return predictor.predict_proba(texts)
+        return self.models.get(("run", run.name), load)
+
+    def _predict_fn(self, run: Run):
+        def predict(texts: list[str]) -> list[dict[str, Any]]:
+            predictor = self.predictor(run)  # the first batch loads it, in the batcher's worker thread
+            with self.models.lock(("run", run.name)):  # attention maps may use the same model
+                # the Predictor's rows, less the echo of each text
+                return [{k: v for k, v in row.items() if k != "text"} for row in predictor.predict(texts)]
 
         return predict
 
@@ -153,19 +157,11 @@ class ServeState:
         """Per text: label, score and every class probability, from the run named ``run_name``."""
         run = self.run(run_name)
         texts = self.check_texts(texts)
-        probs = await asyncio.wrap_future(self._batcher(run).submit(texts))
-        return run, [self._row(run, p) for p in probs]
+        return run, list(await asyncio.wrap_future(self._batcher(run).submit(texts)))
 
     def classify_sync(self, texts: Sequence[str], run_name: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
         run = self.run(run_name)
-        probs = self._batcher(run).submit(self.check_texts(texts)).result()
-        return run, [self._row(run, p) for p in probs]
-
-    @staticmethod
-    def _row(run: Run, p: np.ndarray) -> dict[str, Any]:
-        k = int(np.argmax(p))
-        return {"label": run.labels[k], "score": float(p[k]),
-                "probabilities": {name: float(v) for name, v in zip(run.labels, p, strict=True)}}
+        return run, list(self._batcher(run).submit(self.check_texts(texts)).result())
 
     # ------------------------------------------------------------------------------------ attention
 
@@ -195,53 +191,34 @@ class ServeState:
                                 f"{', '.join(self.attention_choices)})")
         raise ApiError(404, f"unknown model {model!r}; choose one of: {', '.join(self.attention_choices)}")
 
+    def _attention_model(self, name: str, source: str) -> tuple[Any, threading.Lock]:
+        """(LoadedModel, the lock its forward passes take) for an :meth:`attention_source` result."""
+        from attnlab.explain import LoadedModel, load_for_attention
+
+        run = self.runs.get(name)
+        with self._guard:
+            shared = run is not None and source == str(run.path) and run.name not in self._no_sharing
+        if shared and run.config.get("task") != "text2text":  # the extractor takes encoders and decoders
+            predictor = self.predictor(run)
+            return (LoadedModel(predictor.model, predictor.tokenizer, run.name, source, "run"),
+                    self.models.lock(("run", run.name)))
+        key = ("attention", source)
+        return self.models.get(key, lambda: load_for_attention(source, cache=False)), self.models.lock(key)
+
     def extract(self, text: str, model: str | None = None, run: str | None = None):
         """The AttentionResult of ``text`` (truncated to ``limits.max_attention_tokens`` tokens)."""
-        from attnlab.explain import extract_attention, load_for_attention
+        from attnlab.explain import extract_attention
 
         self.check_texts([text], field="text")
-        _, source = self.attention_source(model, run)
-        with self._lock(self._load_locks, source):
-            loaded = load_for_attention(source)
-        with self._lock(self._infer_locks, source):
-            return extract_attention(text, loaded, max_tokens=self.limits.max_attention_tokens)
-
-    @staticmethod
-    def check_layer_head(result: Any, layer: int | None, head: int | None) -> tuple[int | None, int | None]:
-        out = []
-        for value, size, what in ((layer, result.num_layers, "layer"), (head, result.num_heads, "head")):
-            if value is not None and not -size <= value < size:
-                raise ApiError(422, f"{what} {value} does not exist: {result.model_name} has {size} {what}s "
-                                    f"(0..{size - 1}, or negative to count from the end)")
-            out.append(None if value is None else value % size)
-        return out[0], out[1]
-
-    def attention(self, text: str, model: str | None = None, run: str | None = None, layer: int | None = None,
-                  head: int | None = None) -> dict[str, Any]:
-        """Tokens, attention weights (all, one layer, one head or one head in every layer) and rollout."""
-        from attnlab.explain import rollout
-
-        result = self.extract(text, model, run)
-        layer, head = self.check_layer_head(result, layer, head)
-        att = result.attentions  # (L, H, T, T)
-        if layer is not None and head is not None:
-            att, dims = att[layer, head], ["query", "key"]
-        elif layer is not None:
-            att, dims = att[layer], ["head", "query", "key"]
-        elif head is not None:
-            att, dims = att[:, head], ["layer", "query", "key"]
-        else:
-            dims = ["layer", "head", "query", "key"]
-        roll = rollout(result).to_dict()
-        return {
-            "model": result.model_name, "tokens": result.tokens, "display_tokens": result.display_tokens,
-            "special": result.special_mask, "layers": result.num_layers, "heads": result.num_heads,
-            "layer": layer, "head": head, "is_causal": result.is_causal, "truncated": result.truncated,
-            "notes": result.notes, "dims": dims, "shape": list(att.shape),
-            "attentions": np.round(att.astype(np.float64), 5).tolist(),
-            "rollout": {k: roll[k] for k in ("method", "source_index", "source_token", "scores", "importance",
-                                             "ranked")},
-        }
+        name, source = self.attention_source(model, run)
+        loaded, lock = self._attention_model(name, source)
+        with lock, eager_attention(loaded.model) as eager:
+            if eager:
+                return extract_attention(text, loaded, max_tokens=self.limits.max_attention_tokens)
+        log.info("Run %s cannot switch to eager attention: loading an eager copy for attention maps", name)
+        with self._guard:
+            self._no_sharing.add(name)
+        return self.extract(text, model, run)
 
     # ----------------------------------------------------------------------------------------- chat
 
@@ -255,17 +232,15 @@ class ServeState:
             src = MODELS.get(self.chat_model_name)
             raise ApiError(503, f"chat model {self.chat_model_name!r} is not installed"
                                 + (f": {src.install}" if src else ""))
-        with self._lock(self._load_locks, f"chat:{self.chat_model_name}"):
-            model = load_chat_model(self.chat_model_name)
-        self._chat_loaded = True
-        return model
+        return self.models.get(("chat", self.chat_model_name),
+                               lambda: load_chat_model(self.chat_model_name, cache=False))
 
     def chat_status(self) -> dict[str, Any]:
         from attnlab.chat import chat_model_available
 
         available = self.chat_enabled and chat_model_available(self.chat_model_name)
         return {"model": self.chat_model_name, "enabled": self.chat_enabled, "available": available,
-                "loaded": self._chat_loaded}
+                "loaded": self.models.loaded(("chat", self.chat_model_name))}
 
     # --------------------------------------------------------------------------------------- models
 
@@ -296,8 +271,10 @@ class ServeState:
         return text, sorted(p.resolve() for p in d.glob("*.png"))
 
     def close(self) -> None:
+        """Stop the batchers and free every model this server loaded."""
         with self._guard:
             batchers, self._batchers = list(self._batchers.values()), {}
         for b in batchers:
             b.close()
+        self.models.close()
 

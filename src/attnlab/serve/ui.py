@@ -3,6 +3,10 @@
 Every tab calls the same :class:`~attnlab.serve.state.ServeState` as the REST API (the same
 loaded models, batcher and limits). It works offline: analytics are off and the theme uses the
 system's fonts, so the page loads nothing from outside the server.
+
+Gradio's file route serves only what this UI made (the comparison plots it hands the gallery,
+copied into Gradio's cache): no folder is opened to it (``allowed_paths``), and a guard in front
+refuses any other file, uploads (the UI has no upload component) and Gradio's URL proxy.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -20,6 +25,7 @@ import gradio as gr
 from attnlab.chat import DEFAULT_SYSTEM, GenerationSettings
 from attnlab.errors import UserError
 from attnlab.serve.errors import ApiError
+from attnlab.serve.middleware import PathGuardMiddleware
 from attnlab.serve.state import ServeState
 
 log = logging.getLogger(__name__)
@@ -51,6 +57,15 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _image(path: Path) -> Any:
+    """A PNG read into memory (Gradio writes it to its own cache, from where the page loads it)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        return img.copy()
+
+
 def _optional_int(value: Any, what: str) -> int | None:
     if value is None or str(value).strip().lower() in ("", "all"):
         return None
@@ -60,9 +75,8 @@ def _optional_int(value: Any, what: str) -> int | None:
         raise gr.Error(f"{what} must be a number or 'all', got {value!r}") from None
 
 
-def build_ui(state: ServeState) -> gr.Blocks:
-    """The Blocks app over ``state``."""
-    from attnlab.explain import rollout, rollout_html, to_iframe_html
+def _classify_tab(state: ServeState) -> None:
+    from attnlab.explain import rollout, rollout_html
 
     def classify(text: str, run_name: str) -> tuple[dict[str, float], str]:
         try:
@@ -72,18 +86,75 @@ def build_ui(state: ServeState) -> gr.Blocks:
             raise _gr_error(exc) from None
         return rows[0]["probabilities"], rollout_html(rollout(result))
 
+    runs = list(state.runs)
+    if not runs:
+        gr.Markdown("No runs are served. Start the server with `attnlab serve --run RUN_DIR`.")
+        return
+    with gr.Row():
+        c_text = gr.Textbox(label="Text", value=EXAMPLE, lines=3, scale=4, elem_id="classify-text")
+        c_run = gr.Dropdown(runs, value=runs[0], label="Run", scale=1, elem_id="classify-run")
+    c_btn = gr.Button("Classify", variant="primary", elem_id="classify-btn")
+    with gr.Row():
+        c_label = gr.Label(label="Prediction", elem_id="classify-label")
+        c_roll = gr.HTML(label="Attention rollout", elem_id="classify-rollout")
+    for ev in (c_btn.click, c_text.submit):
+        ev(classify, [c_text, c_run], [c_label, c_roll], concurrency_limit=4)
+
+
+def _attention_tab(state: ServeState) -> None:
+    from attnlab.explain import to_iframe_html
+
     def attention(text: str, model: str, layer: Any, head: Any) -> str:
         try:
             result = state.extract(text or "", model=model)
-            layer, head = state.check_layer_head(result, _optional_int(layer, "layer"), _optional_int(head, "head"))
+            layer, head = result.check_layer_head(_optional_int(layer, "layer"), _optional_int(head, "head"),
+                                                  where=None)
         except (ApiError, UserError) as exc:
             raise _gr_error(exc) from None
         return to_iframe_html(result, height=720, layer=layer or 0, heads=None if head is None else [head])
 
-    def comparison() -> tuple[str, list[str]]:
-        text, plots = state.comparison()
-        return text, [str(p) for p in plots]
+    choices = state.attention_choices
+    with gr.Row():
+        a_text = gr.Textbox(label="Text", value=EXAMPLE, lines=2, scale=4, elem_id="attention-text")
+        a_model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
+                              scale=1, elem_id="attention-model")
+        a_layer = gr.Number(0, label="Layer", precision=0, scale=1, elem_id="attention-layer")
+        a_head = gr.Dropdown(["all", *map(str, range(HEAD_CHOICES))], value="all", label="Head",
+                             allow_custom_value=True, scale=1, elem_id="attention-head")
+    a_btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
+    a_view = gr.HTML(elem_id="attention-view")
+    for ev in (a_btn.click, a_text.submit):
+        ev(attention, [a_text, a_model, a_layer, a_head], a_view, concurrency_limit=2)
 
+
+def _compare_tab(state: ServeState, demo: gr.Blocks) -> None:
+    def comparison() -> tuple[str, list[Any]]:
+        text, plots = state.comparison()
+        return text, [_image(p) for p in plots]  # images, not paths: no folder is opened to Gradio
+
+    k_table = gr.Markdown(elem_id="compare-table")
+    k_plots = gr.Gallery(label="Plots", columns=2, height=420, object_fit="contain", interactive=False,
+                         format="png", elem_id="compare-plots")
+    k_btn = gr.Button("Reload", elem_id="compare-reload")
+    k_btn.click(comparison, None, [k_table, k_plots])
+    demo.load(comparison, None, [k_table, k_plots])
+
+
+def _chat_messages(history: list[dict], system: str) -> list[dict[str, str]]:
+    """What the model is sent: the last turns of the chatbot's history, from a user turn on, after
+    the system prompt (if any); empty unless the last turn is the user's."""
+    msgs = [{"role": m["role"], "content": _text_of(m["content"])} for m in history
+            if m.get("role") in ("user", "assistant")][-CHAT_HISTORY:]
+    if not msgs or msgs[-1]["role"] != "user":
+        return []
+    while msgs and msgs[0]["role"] != "user":
+        msgs.pop(0)
+    if (system or "").strip():
+        msgs.insert(0, {"role": "system", "content": system})
+    return msgs
+
+
+def _chat_tab(state: ServeState) -> None:
     def add_user(message: str, history: list[dict]) -> tuple[Any, list[dict]]:
         if not (message or "").strip():
             return gr.Textbox(value=message, interactive=False), history
@@ -91,19 +162,13 @@ def build_ui(state: ServeState) -> gr.Blocks:
         return gr.Textbox(value="", interactive=False), [*history, {"role": "user", "content": message}]
 
     def respond(history: list[dict], system: str, temperature: float, max_new_tokens: float) -> Iterator[list[dict]]:
-        msgs = [{"role": m["role"], "content": _text_of(m["content"])} for m in history
-                if m.get("role") in ("user", "assistant")][-CHAT_HISTORY:]
-        if not msgs or msgs[-1]["role"] != "user":
+        msgs = _chat_messages(history, system)
+        if not msgs:
             yield history
             return
-        while msgs and msgs[0]["role"] != "user":
-            msgs.pop(0)
-        if (system or "").strip():
-            msgs.insert(0, {"role": "system", "content": system})
         settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature))
         try:
-            model = state.chat_model()
-            pieces = model.stream(msgs, settings)
+            pieces = state.chat_model().stream(msgs, settings)
             history = [*history, {"role": "assistant", "content": ""}]
             reply = ""
             for piece in pieces:
@@ -113,73 +178,60 @@ def build_ui(state: ServeState) -> gr.Blocks:
         except (ApiError, UserError) as exc:
             raise _gr_error(exc) from None
 
-    runs = list(state.runs)
+    if not state.chat_enabled:
+        gr.Markdown("Chat is disabled on this server (started with `--no-chat`).")
+        return
+    with gr.Row():
+        h_system = gr.Textbox(DEFAULT_SYSTEM, label="System prompt", scale=3, elem_id="chat-system")
+        h_temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)",
+                           scale=1, elem_id="chat-temperature")
+        h_max = gr.Slider(8, state.limits.max_new_tokens, value=min(200, state.limits.max_new_tokens),
+                          step=8, label="Max new tokens", scale=1, elem_id="chat-max-tokens")
+    h_bot = gr.Chatbot(label=f"Chat ({state.chat_model_name})", height=420, elem_id="chatbot")
+    with gr.Row():
+        h_msg = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=5,
+                           elem_id="chat-input")
+        h_send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
+        h_clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
+    replies = []
+    for ev in (h_msg.submit, h_send.click):
+        reply = ev(add_user, [h_msg, h_bot], [h_msg, h_bot], queue=False).then(
+            respond, [h_bot, h_system, h_temp, h_max], h_bot)
+        reply.then(lambda: gr.Textbox(interactive=True), None, h_msg, queue=False)
+        replies.append(reply)
+    h_clear.click(lambda: ([], gr.Textbox(value="", interactive=True)), None, [h_bot, h_msg],
+                  cancels=replies, queue=False)
+
+
+def build_ui(state: ServeState) -> gr.Blocks:
+    """The Blocks app over ``state``: one tab per area."""
     with gr.Blocks(title="attnlab", analytics_enabled=False) as demo:
         gr.Markdown("## attnlab\nClassify text with fine-tuned runs, look inside their attention, compare "
                     "methods, chat with SmolLM2. REST API: [/docs](/docs).")
         with gr.Tabs():
             with gr.Tab("Classify", id="classify"):
-                if runs:
-                    with gr.Row():
-                        c_text = gr.Textbox(label="Text", value=EXAMPLE, lines=3, scale=4, elem_id="classify-text")
-                        c_run = gr.Dropdown(runs, value=runs[0], label="Run", scale=1, elem_id="classify-run")
-                    c_btn = gr.Button("Classify", variant="primary", elem_id="classify-btn")
-                    with gr.Row():
-                        c_label = gr.Label(label="Prediction", elem_id="classify-label")
-                        c_roll = gr.HTML(label="Attention rollout", elem_id="classify-rollout")
-                    for ev in (c_btn.click, c_text.submit):
-                        ev(classify, [c_text, c_run], [c_label, c_roll], concurrency_limit=4)
-                else:
-                    gr.Markdown("No runs are served. Start the server with `attnlab serve --run RUN_DIR`.")
+                _classify_tab(state)
             with gr.Tab("Attention", id="attention"):
-                choices = state.attention_choices
-                with gr.Row():
-                    a_text = gr.Textbox(label="Text", value=EXAMPLE, lines=2, scale=4, elem_id="attention-text")
-                    a_model = gr.Dropdown(choices, value=choices[0] if choices else None, label="Model",
-                                          scale=1, elem_id="attention-model")
-                    a_layer = gr.Number(0, label="Layer", precision=0, scale=1, elem_id="attention-layer")
-                    a_head = gr.Dropdown(["all", *map(str, range(HEAD_CHOICES))], value="all", label="Head",
-                                         allow_custom_value=True, scale=1, elem_id="attention-head")
-                a_btn = gr.Button("Show attention", variant="primary", elem_id="attention-btn")
-                a_view = gr.HTML(elem_id="attention-view")
-                for ev in (a_btn.click, a_text.submit):
-                    ev(attention, [a_text, a_model, a_layer, a_head], a_view, concurrency_limit=2)
+                _attention_tab(state)
             with gr.Tab("Compare", id="compare"):
-                k_table = gr.Markdown(elem_id="compare-table")
-                k_plots = gr.Gallery(label="Plots", columns=2, height=420, object_fit="contain", interactive=False,
-                                     elem_id="compare-plots")
-                k_btn = gr.Button("Reload", elem_id="compare-reload")
-                k_btn.click(comparison, None, [k_table, k_plots])
-                demo.load(comparison, None, [k_table, k_plots])
+                _compare_tab(state, demo)
             with gr.Tab("Chat", id="chat"):
-                if state.chat_enabled:
-                    with gr.Row():
-                        h_system = gr.Textbox(DEFAULT_SYSTEM, label="System prompt", scale=3, elem_id="chat-system")
-                        h_temp = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Temperature (0: greedy)",
-                                           scale=1, elem_id="chat-temperature")
-                        h_max = gr.Slider(8, state.limits.max_new_tokens, value=min(200, state.limits.max_new_tokens),
-                                          step=8, label="Max new tokens", scale=1, elem_id="chat-max-tokens")
-                    h_bot = gr.Chatbot(label=f"Chat ({state.chat_model_name})", height=420, elem_id="chatbot")
-                    with gr.Row():
-                        h_msg = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=5,
-                                           elem_id="chat-input")
-                        h_send = gr.Button("Send", variant="primary", scale=1, elem_id="chat-send")
-                        h_clear = gr.Button("Clear", scale=1, elem_id="chat-clear")
-                    replies = []
-                    for ev in (h_msg.submit, h_send.click):
-                        reply = ev(add_user, [h_msg, h_bot], [h_msg, h_bot], queue=False).then(
-                            respond, [h_bot, h_system, h_temp, h_max], h_bot)
-                        reply.then(lambda: gr.Textbox(interactive=True), None, h_msg, queue=False)
-                        replies.append(reply)
-                    h_clear.click(lambda: ([], gr.Textbox(value="", interactive=True)), None, [h_bot, h_msg],
-                                  cancels=replies, queue=False)
-                else:
-                    gr.Markdown("Chat is disabled on this server (started with `--no-chat`).")
+                _chat_tab(state)
     return demo
 
 
+def produced_files(demo: gr.Blocks) -> set[str]:
+    """The files this UI has handed to the page (Gradio's cache copies), not what was uploaded."""
+    sets = [s for s in getattr(demo, "temp_file_sets", []) if s is not getattr(demo, "upload_file_set", None)]
+    return {os.path.realpath(f) for files in sets for f in list(files)}
+
+
 def mount_ui(app: Any, state: ServeState, path: str = "/ui") -> None:
-    """Mount :func:`build_ui` on ``app`` at ``path``."""
-    allowed = [str(state.compare_dir.resolve())] if state.compare_dir is not None else None
-    gr.mount_gradio_app(app, build_ui(state), path=path, theme=theme(), allowed_paths=allowed, footer_links=[],
-                        ssr_mode=False, run_history=False, mcp_server=False, pwa=False, show_error=True)
+    """Mount :func:`build_ui` on ``app`` at ``path``, behind the file guard (see the module's doc)."""
+    demo = build_ui(state)
+    api = f"{path}/gradio_api"
+    app.add_middleware(PathGuardMiddleware, refused=f"^{api}/(upload|proxy=)", files=f"^{api}/file[=/](.*)$",
+                       allow=lambda f: os.path.realpath(f) in produced_files(demo),
+                       why="uploads (and the URL proxy) are refused: this web UI takes no files")
+    gr.mount_gradio_app(app, demo, path=path, theme=theme(), footer_links=[], ssr_mode=False,
+                        run_history=False, mcp_server=False, pwa=False, show_error=True)
