@@ -1,4 +1,6 @@
-"""Helpers shared by the benchmark scripts: tables, JSON with machine facts, paths."""
+"""Helpers shared by the benchmark scripts: command-line flags, the quick run, JSON with machine facts, paths.
+
+Tables are written by ``attnlab.evaluation.tables`` (which also reads the JSON back)."""
 
 from __future__ import annotations
 
@@ -12,20 +14,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SST2 = os.environ.get("ATTNLAB_SST2_DIR") or str(REPO.parent / "shared" / "datasets" / "sst2")
-
-
-def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:
-    """Markdown table; columns are (key, title, format spec)."""
-    head = "| " + " | ".join(t for _, t, _ in columns) + " |"
-    sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = []
-    for r in rows:
-        cells = []
-        for key, _, spec in columns:
-            v = r.get(key)
-            cells.append("n/a" if v is None else format(v, spec) if spec else str(v))
-        body.append("| " + " | ".join(cells) + " |")
-    return "\n".join([head, sep, *body])
 
 
 def add_budget_args(p: argparse.ArgumentParser, runs_dir: str, *, epochs: float = 1.0,
@@ -43,13 +31,11 @@ def add_budget_args(p: argparse.ArgumentParser, runs_dir: str, *, epochs: float 
 
 
 def sst2_config(data_dir: str, **settings: Any):
-    """A TrainConfig on SST-2 that runs its whole budget: early stopping off (``from_sources`` skips
-    None overrides, so passing ``early_stopping_patience=None`` there would keep the default)."""
+    """A TrainConfig on SST-2 that runs its whole budget: early stopping off unless ``settings`` say."""
     from attnlab.training import TrainConfig
 
-    cfg = TrainConfig.from_sources(None, data="sst2", data_dir=data_dir, **settings)
-    cfg.early_stopping_patience = None
-    return cfg
+    return TrainConfig.from_sources(None, **({"data": "sst2", "data_dir": data_dir,
+                                               "early_stopping_patience": None} | settings))
 
 
 def add_quick_run_args(p: argparse.ArgumentParser, *, runs_dir: str, runs_dir_help: str, train_rows: int,

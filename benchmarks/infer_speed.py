@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import add_quick_run_args, open_quick_run, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_quick_run_args, open_quick_run, table, write_results
+from attnlab.evaluation.tables import column_table
 
 MIN_AGREEMENT = 0.995
 COLUMNS = [("name", "configuration", ""), ("sentences_per_second", "sentences/s", ".1f"),
@@ -176,7 +176,7 @@ def main() -> int:
         r["speedup_vs_pipeline"] = r["sentences_per_second"] / base["sentences_per_second"]
         r["agreement_vs_pipeline"] = float((r["predictions"] == base["predictions"]).mean())
         r["agreement_vs_attnlab_fp32"] = float((r["predictions"] == fp32["predictions"]).mean())
-    print(table(rows, COLUMNS))
+    print(column_table(rows, COLUMNS))
 
     # -- the headline: the fastest Predictor setting that agrees with the fp32 pipeline ------------
     ok = [r for r in rows if r.get("candidate") and r["agreement_vs_pipeline"] >= MIN_AGREEMENT]
@@ -211,8 +211,8 @@ def main() -> int:
                 lat[name].append(time.perf_counter() - start)
     latency_rows = [{"name": k, "p50_ms": percentile_ms(v, 50), "p99_ms": percentile_ms(v, 99),
                      "mean_ms": 1000 * statistics.fmean(v)} for k, v in lat.items()]
-    print(table(latency_rows, [("name", "one sentence at a time", ""), ("p50_ms", "p50 ms", ".2f"),
-                               ("p99_ms", "p99 ms", ".2f"), ("mean_ms", "mean ms", ".2f")]))
+    print(column_table(latency_rows, [("name", "one sentence at a time", ""), ("p50_ms", "p50 ms", ".2f"),
+                                      ("p99_ms", "p99 ms", ".2f"), ("mean_ms", "mean ms", ".2f")]))
     # the headline latency: the fastest Predictor setting that keeps the agreement target
     exact = {r["name"] for r in rows if r.get("candidate") and r["agreement_vs_pipeline"] >= MIN_AGREEMENT}
     chosen_lat = min((r for r in latency_rows if r["name"].removesuffix(", 1 thread") in exact),

@@ -22,11 +22,11 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import DEFAULT_SST2, write_results
+
+from attnlab.evaluation.tables import column_table
 
 PHASES = ("forward", "backward", "optimizer")
 
@@ -122,10 +122,10 @@ def main() -> int:
     full = rows[0]["step_ms"]
     for r in rows:
         r["speedup_vs_full"] = full / r["step_ms"]
-    print(table(rows, [("name", "variant", ""), ("forward_ms", "forward ms", ".1f"),
-                       ("backward_ms", "backward ms", ".1f"), ("optimizer_ms", "optimizer ms", ".1f"),
-                       ("step_ms", "step ms", ".1f"), ("speedup_vs_full", "vs full", ".2f"),
-                       ("trainable_params", "trainable", ",")]))
+    print(column_table(rows, [("name", "variant", ""), ("forward_ms", "forward ms", ".1f"),
+                              ("backward_ms", "backward ms", ".1f"), ("optimizer_ms", "optimizer ms", ".1f"),
+                              ("step_ms", "step ms", ".1f"), ("speedup_vs_full", "vs full", ".2f"),
+                              ("trainable_params", "trainable", ",")]))
     by = {r["name"]: r for r in rows}
     lengths = [int(b["input_ids"].shape[1]) for b in batches]
     path = write_results("lora_step", {

@@ -27,8 +27,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_budget_args, sst2_config, table, write_results
+from _common import add_budget_args, sst2_config, write_results
+
+from attnlab.evaluation.tables import column_table
 
 COLUMNS = [("model", "model", ""), ("method", "method", ""), ("test_accuracy", "test acc", ".4f"),
            ("test_macro_f1", "test macro-F1", ".4f"), ("validation_accuracy", "val acc", ".4f"),
@@ -59,7 +60,7 @@ def main() -> int:
         row = {k: v for k, v in r.items() if k not in ("run_dir", "peak_rss_mib")}
         row["train_wall_seconds"] = row.pop("train_seconds")
         rows.append(row)
-    print(table(rows, COLUMNS))
+    print(column_table(rows, COLUMNS))
     for r in rows:
         if r.get("notes"):
             print(f"{r['model']}: {r['notes']}")

@@ -26,8 +26,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, table, write_results
+from _common import DEFAULT_SST2, write_results
+
+from attnlab.evaluation.tables import column_table
 
 COLUMNS = [("method", "method", ""), ("validation_accuracy", "val acc", ".4f"), ("test_accuracy", "test acc", ".4f"),
            ("base_weight_mib", "base weights MiB", ".1f"), ("peak_rss_mib", "peak RSS MiB", ".0f"),
@@ -87,7 +88,7 @@ def main() -> int:
 
     rows = [row(train_in_subprocess(method, a)) for method in ("lora", "qlora")]
     lora, qlora = rows
-    print(table(rows, COLUMNS))
+    print(column_table(rows, COLUMNS))
     summary = {
         "base_bytes_ratio": qlora["base_weight_bytes"] / lora["base_weight_bytes"],
         "lora_validation_accuracy": lora["validation_accuracy"],

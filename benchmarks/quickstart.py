@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table, write_results
+from _common import write_results
+
+from attnlab.evaluation.tables import column_table
 
 ACCURACY_BAR = 0.85  # the seed's "> 85 %"
 TIME_BAR_SECONDS = {"amx": 300}  # every other kind: 600
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     time_bar = TIME_BAR_SECONDS.get(kind, 600)
     verdict = {"accuracy_bar": ACCURACY_BAR, "accuracy_met": all(r["test_accuracy"] > ACCURACY_BAR for r in rows),
                "time_bar_seconds": time_bar, "time_met": wall <= time_bar}
-    print(table(rows, COLUMNS))
+    print(column_table(rows, COLUMNS))
     print(f"\nwall {wall:.0f} s on the {kind} kind (bar {time_bar} s: {'met' if verdict['time_met'] else 'missed'}); "
           f"test accuracy > {ACCURACY_BAR:.0%} for every method: {'met' if verdict['accuracy_met'] else 'missed'}")
     path = write_results("quickstart", {"cpu_kind": kind, "wall_seconds": wall, "budget": comparison["budget"],

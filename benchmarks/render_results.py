@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _common import REPO, RESULTS
+
+from attnlab.evaluation.tables import load_results, markdown_table
 from attnlab.io import atomic_path, write_text_atomic
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 OUT_MD = REPO / "docs" / "results.md"
 IMG_DIR = REPO / "docs" / "img" / "results"
 SCRIPT = "benchmarks/render_results.py"
@@ -86,6 +87,10 @@ BENCHMARKS = [
               "The README's main job end to end (`attnlab quickstart`, a fresh process): test accuracy of "
               "full fine-tuning and LoRA against the seed's > 85 % bar, and wall time against 5 min (AMX) "
               "or 10 min (other kinds), one file per machine kind."),
+    Benchmark("pooling", "Pooling", "benchmarks/pooling.py",
+              "Which sentence vector the classifier reads (the checkpoint's BERT pooler, the [CLS] token, or "
+              "the mean of the tokens), per method, on the quickstart's data and budget; one file per machine "
+              "kind."),
 ]
 
 
@@ -140,14 +145,8 @@ def esc(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def cell(text: str) -> str:
-    return esc(text).replace("|", "\\|").replace("\n", " ")
-
-
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    lines = ["| " + " | ".join(header(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(fmt(c, r.get(c))) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table([header(c) for c in columns], [[esc(fmt(c, r.get(c))) for c in columns] for r in rows])
 
 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -267,24 +266,6 @@ def has_plot(rows: list[dict[str, Any]]) -> bool:
 
 # -- sections -------------------------------------------------------------------------------------
 
-def load_results(results_dir: Path) -> dict[str, list[tuple[Path, dict[str, Any] | str]]]:
-    """``{benchmark: [(file, payload or error message)]}``, files sorted by name."""
-    known = [b.name for b in BENCHMARKS]
-    out: dict[str, list[tuple[Path, dict[str, Any] | str]]] = {}
-    for path in sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []:
-        try:
-            payload: dict[str, Any] | str = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(payload, dict):
-                payload = "not a JSON object"
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            payload = f"unreadable: {str(exc).splitlines()[0]}"
-        name = payload.get("benchmark") if isinstance(payload, dict) else None
-        if not isinstance(name, str) or not name:
-            name = next((k for k in sorted(known, key=len, reverse=True) if path.stem.startswith(k)), path.stem)
-        out.setdefault(name, []).append((path, payload))
-    return out
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -349,7 +330,7 @@ def render_file(bench: Benchmark, path: Path, payload: dict[str, Any] | str, img
 def render(results_dir: Path = RESULTS, out_md: Path = OUT_MD, img_dir: Path = IMG_DIR
            ) -> tuple[str, list[tuple[list[dict[str, Any]], Path, str]]]:
     """The Markdown of the results page and the plots it refers to (rows, path, title)."""
-    found = load_results(results_dir)
+    found = load_results(results_dir, [b.name for b in BENCHMARKS])
     benches = list(BENCHMARKS) + [Benchmark(n, n.replace("_", " ").capitalize(), f"benchmarks/{n}.py",
                                             "A result file this renderer has no description for.")
                                   for n in sorted(found) if n not in {b.name for b in BENCHMARKS}]
@@ -362,10 +343,10 @@ def render(results_dir: Path = RESULTS, out_md: Path = OUT_MD, img_dir: Path = I
            f"versions. After running a benchmark, regenerate this page with `python {SCRIPT}` (the test suite "
            "fails while the page is out of date). Numbers from different machines are not comparable; each "
            "table says where it was measured.\n",
-           "| benchmark | script | result files |\n|---|---|---|\n" + "".join(
-               f"| [{b.title}](#{_slug(b.name)}) | `{b.script}` | "
-               f"{', '.join(f'`{p.name}`' for p, _ in found.get(b.name, [])) or 'not yet measured'} |\n"
-               for b in benches),
+           markdown_table(["benchmark", "script", "result files"], [
+               (f"[{b.title}](#{_slug(b.name)})", f"`{b.script}`",
+                ", ".join(f"`{p.name}`" for p, _ in found.get(b.name, [])) or "not yet measured")
+               for b in benches]),
            f"{len(measured)} of {len(benches)} benchmarks measured so far.\n"]
     for b in benches:
         out.append(f"## {b.title} {{#{_slug(b.name)}}}\n")

@@ -42,9 +42,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_quick_run_args, open_quick_run, write_results
+
+from attnlab.evaluation.tables import markdown_table
 
 MIB = 2**20
 STARTUP_TIMEOUT_S = 300.0  # server start, and the first request (it loads the model)
@@ -430,8 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 payload["rss_mib_idle"], mem["rss_mib_start"], mem["rss_mib_end"], mem["rss_mib_max"])) + " MiB"),
             ("RSS growth, 2nd half vs 1st", f"{_fmt(mem['rss_growth_mib'])} MiB "
                                             f"({'flat' if mem['memory_flat'] else 'NOT flat'})")]
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(["| measure | value |", "|---|---|"] + [f"| {k:<{width}} | {v} |" for k, v in rows]))
+    print(markdown_table(["measure", "value"], rows))
     print(f"wrote {path}")
     problems = ([f"{load.failed} of {a.requests} requests failed"] if load.failed else []) + (
         [f"{warm.failed} warm-up requests failed"] if warm.failed else []) + (

@@ -15,8 +15,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, sst2_config, table, write_results
+from _common import DEFAULT_SST2, sst2_config, write_results
+
+from attnlab.evaluation.tables import column_table
 
 COLUMNS = [("model", "model", ""), ("method", "method", ""), ("validation_accuracy", "val acc", ".4f"),
            ("test_accuracy", "test acc", ".4f"), ("test_macro_f1", "test macro-F1", ".4f"),
@@ -80,7 +81,7 @@ def main() -> int:
         full = next((x for x in rows if x["model"] == r["model"] and x["method"] == "full"), None)
         r["epoch_speedup_vs_full"] = full["epoch_seconds"] / r["epoch_seconds"] if full else None
         r["step_time_speedup_vs_full"] = full["epoch_step_seconds"] / r["epoch_step_seconds"] if full else None
-    print(table(rows, COLUMNS))
+    print(column_table(rows, COLUMNS))
     for r in rows:
         if r["method"] != "full" and r["epoch_speedup_vs_full"]:
             print(f"{r['model']} {r['method']}: epoch {r['epoch_speedup_vs_full']:.2f}x the speed of full "

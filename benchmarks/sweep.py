@@ -22,8 +22,9 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_budget_args, sst2_config, table, write_results
+from _common import add_budget_args, sst2_config, write_results
+
+from attnlab.evaluation.tables import column_table
 
 COLUMNS = [("name", "run", ""), ("trainable_params", "trainable params", ","),
            ("trainable_percent", "trainable %", ".3f"), ("test_accuracy", "test acc", ".4f"),
@@ -51,7 +52,7 @@ def main() -> int:
                       output_dir=a.runs_dir, logging_steps=50)
     res = sweep(cfg, a.ranks, a.targets, a.runs_dir, baselines=a.baselines, adapter=a.adapter,
                 overwrite=a.overwrite, progress=False)
-    print(table(res["rows"], COLUMNS))
+    print(column_table(res["rows"], COLUMNS))
     settings = {"model": a.model, "adapter": a.adapter, "epochs": a.epochs, "batch_size": a.batch_size,
                 "seed": a.seed, "precision": a.precision, "learning_rate": a.learning_rate,
                 "lora_alpha": "2 * r", **res["budget"], "selection": "best epoch by validation accuracy"}

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import DEFAULT_SST2, sst2_config, write_results
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DEFAULT_SST2, sst2_config, table, write_results
+from attnlab.evaluation.tables import column_table
 
 TOLERANCE = 0.005  # time to accuracy: reach the tutorial's final accuracy minus this
 WARMUP_STEPS = 5  # steps left out of steady-state throughput
@@ -310,7 +310,7 @@ def main_compare(a: argparse.Namespace) -> int:
             ("time_to_target_speedup_vs_tutorial", "vs tutorial", ".2f"),
             ("achieved_flops_per_second", "FLOP/s", ".3g"), ("mfu_fp32", "of fp32 peak", ".1%"),
             ("mfu_bf16", "of bf16 peak", ".1%")]
-    print(table(rows, cols))
+    print(column_table(rows, cols))
     print(f"target: tutorial's final validation accuracy {tutorial['final_validation_accuracy']:.4f} - "
           f"{TOLERANCE * 100:.1f} point = {target:.4f}")
 
@@ -459,9 +459,9 @@ def main_ablation(a: argparse.Namespace) -> int:
     for r in out:
         # >1: the default is faster than this variant by that factor (the gain of the default's choice)
         r["default_speedup"] = r["mean_step_seconds"] / ref[r["method"]]
-    print(table(out, [("name", "variant", ""), ("mean_step_seconds", "s / step", ".3f"),
-                      ("default_speedup", "default is faster by", ".2f"), ("first_steps_seconds",
-                      f"first {WARMUP_STEPS} steps (s)", ".1f"), ("tokens_per_second", "tokens/s", ".0f")]))
+    print(column_table(out, [("name", "variant", ""), ("mean_step_seconds", "s / step", ".3f"),
+                             ("default_speedup", "default is faster by", ".2f"), ("first_steps_seconds",
+                             f"first {WARMUP_STEPS} steps (s)", ".1f"), ("tokens_per_second", "tokens/s", ".0f")]))
     lora_vs_full = ref["full"] / ref["lora"] if "full" in ref and "lora" in ref else None
     if lora_vs_full:
         print(f"LoRA step {lora_vs_full:.2f}x faster than full (same batches)")

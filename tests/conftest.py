@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -52,6 +59,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_process(args: list[str], folder: Path, timeout: float = 120):
+    """``attnlab serve ARGS --port <free>`` in a subprocess (log in ``folder/server.log``): yields its
+    URL once /healthz answers ok; stopped with SIGINT (then killed) afterwards."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    log_path = folder / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "attnlab.cli", "serve", *args, "--port", str(port)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/healthz", timeout=2) as r:
+                        if json.load(r)["status"] == "ok":
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server did not answer /healthz within {timeout:.0f} s")
+                time.sleep(0.3)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -111,6 +153,7 @@ def tiny_bert_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
 TRAINING_FIXTURES = {"tiny_runs", "tiny_bert_runs"}  # conftest's: visible to every test file
 TRAINS = {  # per test file: its fixtures that train, and its tests whose own body trains (by function name)
     "test_compare_baselines.py": {"test_compare_models_and_baselines_in_one_table"},
+    "test_method_registry.py": {"test_a_registered_method_trains_saves_loads_and_predicts"},
     "test_ddp.py": {"test_torchrun_two_cpu_processes"},
     "test_overwrite_safety.py": {"test_a_second_writer_fails_at_once"},
     "test_pipeline_e2e.py": {"test_compare_cli", "test_train_cli_and_refuses_to_clobber",

@@ -1,10 +1,12 @@
-"""Bad input, systematically: data files, recipes, CLI flags and run directories.
+"""Bad input, systematically: data files, recipes, CLI flags, run directories and REST request bodies.
 
-Every case runs the CLI and must end the same way: exit code 2, exactly one line on stderr that
-starts with ``error:`` (what, where, how to fix), no traceback, and nothing written or changed on
-disk. Most cases call ``attnlab.cli.main`` in-process (fast); the ones marked ``subprocess`` run the
-real ``python -m attnlab.cli`` to prove the same holds for a fresh process. A few inputs that look
-odd but are fine (UTF-8 BOM, CRLF, quoted fields, very long texts) must work.
+The cases, and what each error must say, are listed once in ``docs/gen/bad_input_cases.toml`` (which
+docs/reliability.md also lists, through ``docs/gen/reliability.py``); this file builds each case's input.
+Every CLI case must end the same way: exit code 2, exactly one line on stderr that starts with
+``error:`` (what, where, how to fix), no traceback, and nothing written or changed on disk. Most cases
+call ``attnlab.cli.main`` in-process (fast); the ones marked ``subprocess`` run the real
+``python -m attnlab.cli`` to prove the same holds for a fresh process. A few inputs that look odd but
+are fine (UTF-8 BOM, CRLF, quoted fields, very long texts) must work.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from scripts import REPO, load_script
+
+SPEC = tomllib.loads((REPO / "docs" / "gen" / "bad_input_cases.toml").read_text(encoding="utf-8"))
 
 # -- harness --------------------------------------------------------------------------------------
 
@@ -60,9 +66,12 @@ class Ctx:
 
 @dataclass(frozen=True)
 class Case:
+    """A case of ``[[cli]]`` in docs/gen/bad_input_cases.toml, with the command that feeds it to the CLI."""
+
     id: str
+    input: str  # the kind of input it breaks
+    error: str  # must appear in the error line (case-insensitive)
     argv: Callable[[Ctx], list[str]]
-    needle: str  # must appear in the error line (case-insensitive)
     subprocess: bool = False
 
 
@@ -124,116 +133,92 @@ def _only_bin(run: Path) -> None:
     st.unlink()
 
 
-CASES = [
+INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that feeds it to the CLI
     # -- data files ------------------------------------------------------------------------------
-    Case("latin-1", lambda c: c.train(c.file("d.csv", "text,label\ncafé crème,pos\n" + rows(), "latin-1")),
-         "not valid UTF-8", subprocess=True),
-    Case("utf-16-bom", lambda c: c.train(c.file("d.csv", GOOD, "utf-16")), "UTF-16"),
-    Case("binary-garbage", lambda c: c.train(c.file("d.csv", bytes(range(256)) * 40)), "not valid UTF-8"),
-    Case("empty-file", lambda c: c.train(c.file("d.csv", "")), "file is empty"),
-    Case("header-only", lambda c: c.train(c.file("d.csv", "text,label\n")), "no rows"),
-    Case("unclosed-quote", lambda c: c.train(c.file("d.csv", 'text,label\n"an unclosed quote,pos\n' + rows())),
-         "could not parse"),
-    Case("extra-field-in-row", lambda c: c.train(c.file("d.csv", "text,label\n" + rows() + "a,b,c\n")),
-         "could not parse"),
-    Case("no-text-column", lambda c: c.train(c.file("d.csv", "words,label\n" + rows())), "no text column"),
-    Case("no-label-column", lambda c: c.train(c.file("d.csv", "text,stars\n" + rows())), "no label column"),
-    Case("missing-label-cells", lambda c: c.train(c.file("d.csv", GOOD + "a film,\n")), "no label"),
-    Case("null-labels-jsonl", lambda c: c.train(c.file("d.jsonl", "".join(
-        json.dumps({"text": f"t{i}", "label": None if i == 3 else i % 2}) + "\n" for i in range(12)))), "no label"),
-    Case("one-class", lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(f"t{i},pos\n" for i in range(12)))),
-         "only one label"),
-    Case("all-texts-empty", lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(
-        f" ,{'pos' if i % 2 else 'neg'}\n" for i in range(12)))), "no non-empty texts"),
-    Case("unknown-suffix", lambda c: c.train(c.file("d.xlsx", GOOD)), "unknown file format"),
-    Case("broken-jsonl", lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": \n')),
-         "could not parse"),
-    Case("json-not-a-table", lambda c: c.train(c.file("d.json", '"just a string"')), "no text column"),
-    Case("garbage-parquet", lambda c: c.train(c.file("d.parquet", b"PAR1 not really parquet")), "parquet"),
-    Case("folder-without-train", lambda c: c.train(folder(c, validation=GOOD)),
-         "no train file"),
-    Case("split-with-unseen-label", lambda c: c.train(folder(c, train=GOOD, test=GOOD + "meh,neutral\n")),
-         "unknown labels"),
-    Case("text-column-flag-missing", lambda c: c.train(c.file("d.csv", GOOD), "--text-column", "review"),
-         "column 'review' not found"),
-    Case("missing-data-file", lambda c: c.train(str(c.tmp / "nope.csv")), "no data set or file named"),
+    "latin-1": lambda c: c.train(c.file("d.csv", "text,label\ncafé crème,pos\n" + rows(), "latin-1")),
+    "utf-16-bom": lambda c: c.train(c.file("d.csv", GOOD, "utf-16")),
+    "binary-garbage": lambda c: c.train(c.file("d.csv", bytes(range(256)) * 40)),
+    "empty-file": lambda c: c.train(c.file("d.csv", "")),
+    "header-only": lambda c: c.train(c.file("d.csv", "text,label\n")),
+    "unclosed-quote": lambda c: c.train(c.file("d.csv", 'text,label\n"an unclosed quote,pos\n' + rows())),
+    "extra-field-in-row": lambda c: c.train(c.file("d.csv", "text,label\n" + rows() + "a,b,c\n")),
+    "no-text-column": lambda c: c.train(c.file("d.csv", "words,label\n" + rows())),
+    "no-label-column": lambda c: c.train(c.file("d.csv", "text,stars\n" + rows())),
+    "missing-label-cells": lambda c: c.train(c.file("d.csv", GOOD + "a film,\n")),
+    "null-labels-jsonl": lambda c: c.train(c.file("d.jsonl", "".join(
+        json.dumps({"text": f"t{i}", "label": None if i == 3 else i % 2}) + "\n" for i in range(12)))),
+    "one-class": lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(f"t{i},pos\n" for i in range(12)))),
+    "all-texts-empty": lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(
+        f" ,{'pos' if i % 2 else 'neg'}\n" for i in range(12)))),
+    "unknown-suffix": lambda c: c.train(c.file("d.xlsx", GOOD)),
+    "broken-jsonl": lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": \n')),
+    "json-not-a-table": lambda c: c.train(c.file("d.json", '"just a string"')),
+    "garbage-parquet": lambda c: c.train(c.file("d.parquet", b"PAR1 not really parquet")),
+    "folder-without-train": lambda c: c.train(folder(c, validation=GOOD)),
+    "split-with-unseen-label": lambda c: c.train(folder(c, train=GOOD, test=GOOD + "meh,neutral\n")),
+    "text-column-flag-missing": lambda c: c.train(c.file("d.csv", GOOD), "--text-column", "review"),
+    "missing-data-file": lambda c: c.train(str(c.tmp / "nope.csv")),
     # -- recipes (--config) ---------------------------------------------------------------------
-    Case("recipe-unknown-key", lambda c: c.recipe("epochs: 1\nlearning_rat: 0.1\n"), "unknown setting"),
-    Case("recipe-wrong-type-int", lambda c: c.recipe("batch_size: big\n"), "batch_size"),
-    Case("recipe-wrong-type-float", lambda c: c.recipe("epochs: three\n"), "epochs"),
-    Case("recipe-eval-steps-string", lambda c: c.recipe("eval_every_steps: often\n"), "eval_every_steps"),
-    Case("recipe-samples-string", lambda c: c.recipe("max_train_samples: lots\n"), "max_train_samples"),
-    Case("recipe-patience-float", lambda c: c.recipe("early_stopping_patience: 1.5\n"), "early_stopping_patience"),
-    Case("recipe-negative-lr", lambda c: c.recipe("learning_rate: -0.001\n"), "learning_rate"),
-    Case("recipe-huge-max-length", lambda c: c.recipe("max_length: 100000\n"), "max_length"),
-    Case("recipe-negative-seed", lambda c: c.recipe("seed: -1\n"), "seed"),
-    Case("recipe-unknown-scheduler", lambda c: c.recipe("lr_scheduler: zigzag\n"), "lr_scheduler"),
-    Case("recipe-data-not-a-string", lambda c: c.recipe("data: 42\n"), "data"),
-    Case("recipe-lora-targets-int", lambda c: c.recipe("lora_targets: 5\n"), "lora_targets"),
-    Case("recipe-unknown-method", lambda c: c.recipe("method: prefix\n"), "unknown method"),
-    Case("recipe-bad-yaml", lambda c: c.recipe("epochs: [1,\n"), "not valid YAML"),
-    Case("recipe-not-a-mapping", lambda c: ["train", "-o", c.out, "--config", c.file("r.yaml", "- epochs\n- 1\n")],
-         "must be a mapping"),
-    Case("recipe-missing", lambda c: ["train", "-o", c.out, "--config", str(c.tmp / "nope.yaml")],
-         "recipe file not found"),
+    "recipe-unknown-key": lambda c: c.recipe("epochs: 1\nlearning_rat: 0.1\n"),
+    "recipe-wrong-type-int": lambda c: c.recipe("batch_size: big\n"),
+    "recipe-wrong-type-float": lambda c: c.recipe("epochs: three\n"),
+    "recipe-eval-steps-string": lambda c: c.recipe("eval_every_steps: often\n"),
+    "recipe-samples-string": lambda c: c.recipe("max_train_samples: lots\n"),
+    "recipe-patience-float": lambda c: c.recipe("early_stopping_patience: 1.5\n"),
+    "recipe-negative-lr": lambda c: c.recipe("learning_rate: -0.001\n"),
+    "recipe-huge-max-length": lambda c: c.recipe("max_length: 100000\n"),
+    "recipe-negative-seed": lambda c: c.recipe("seed: -1\n"),
+    "recipe-unknown-scheduler": lambda c: c.recipe("lr_scheduler: zigzag\n"),
+    "recipe-data-not-a-string": lambda c: c.recipe("data: 42\n"),
+    "recipe-lora-targets-int": lambda c: c.recipe("lora_targets: 5\n"),
+    "recipe-unknown-method": lambda c: c.recipe("method: prefix\n"),
+    "recipe-bad-yaml": lambda c: c.recipe("epochs: [1,\n"),
+    "recipe-not-a-mapping": lambda c: ["train", "-o", c.out, "--config", c.file("r.yaml", "- epochs\n- 1\n")],
+    "recipe-missing": lambda c: ["train", "-o", c.out, "--config", str(c.tmp / "nope.yaml")],
     # -- CLI flags ------------------------------------------------------------------------------
-    Case("flag-not-a-number", lambda c: ["train", "-o", c.out, "--epochs", "abc"], "not a number", subprocess=True),
-    Case("flag-zero-batch", lambda c: ["train", "-o", c.out, "--batch-size", "0"], "not positive"),
-    Case("flag-int-expected", lambda c: ["train", "-o", c.out, "--max-steps", "1.5"], "--max-steps"),
-    Case("flag-nan-lr", lambda c: ["train", "-o", c.out, "--lr", "nan"], "learning_rate"),
-    Case("flag-negative-epochs", lambda c: ["train", "-o", c.out, "--epochs", "-1"], "epochs"),
-    Case("flag-bad-fraction", lambda c: c.train(c.file("d.csv", GOOD), "--val-fraction", "0.9"), "--val-fraction"),
-    Case("flag-unknown-method", lambda c: ["train", "-o", c.out, "--method", "prefix"], "unknown method"),
-    Case("flag-unknown-model", lambda c: ["train", "-o", c.out, "--model", "no/such/model/id"], "unknown model"),
-    Case("flag-missing-model-folder", lambda c: ["train", "-o", c.out, "--model", str(c.tmp / "nope")],
-         "model folder not found"),
-    Case("flag-unknown-data", lambda c: ["train", "-o", c.out, "--data", "imdb-please"], "no data set or file named"),
-    Case("flag-missing-required", lambda c: ["train", "--epochs", "1"], "--output-dir"),
-    Case("flag-unknown-flag", lambda c: ["predict", str(c.tmp), "x", "--bogus"], "--bogus"),
-    Case("flag-unknown-command", lambda c: ["frobnicate"], "frobnicate", subprocess=True),
-    Case("flag-bad-choice", lambda c: ["evaluate", str(c.tmp), "--split", "dev"], "--split"),
-    Case("sst2-folder-without-train", lambda c: c.train("sst2", "--data-dir", str(c.tmp)), "no train.tsv"),
+    "flag-not-a-number": lambda c: ["train", "-o", c.out, "--epochs", "abc"],
+    "flag-zero-batch": lambda c: ["train", "-o", c.out, "--batch-size", "0"],
+    "flag-int-expected": lambda c: ["train", "-o", c.out, "--max-steps", "1.5"],
+    "flag-nan-lr": lambda c: ["train", "-o", c.out, "--lr", "nan"],
+    "flag-negative-epochs": lambda c: ["train", "-o", c.out, "--epochs", "-1"],
+    "flag-bad-fraction": lambda c: c.train(c.file("d.csv", GOOD), "--val-fraction", "0.9"),
+    "flag-unknown-method": lambda c: ["train", "-o", c.out, "--method", "prefix"],
+    "flag-unknown-model": lambda c: ["train", "-o", c.out, "--model", "no/such/model/id"],
+    "flag-missing-model-folder": lambda c: ["train", "-o", c.out, "--model", str(c.tmp / "nope")],
+    "flag-unknown-data": lambda c: ["train", "-o", c.out, "--data", "imdb-please"],
+    "flag-missing-required": lambda c: ["train", "--epochs", "1"],
+    "flag-unknown-flag": lambda c: ["predict", str(c.tmp), "x", "--bogus"],
+    "flag-unknown-command": lambda c: ["frobnicate"],
+    "flag-bad-choice": lambda c: ["evaluate", str(c.tmp), "--split", "dev"],
+    "sst2-folder-without-train": lambda c: c.train("sst2", "--data-dir", str(c.tmp)),
     # -- run directories ------------------------------------------------------------------------
-    Case("run-missing", lambda c: ["predict", str(c.tmp / "no-run"), "hi"], "run directory not found"),
-    Case("run-without-metrics", edit_run("full", lambda r: (r / "metrics.json").unlink()), "not a finished",
-         subprocess=True),
-    Case("run-without-model", edit_run("full", lambda r: shutil.rmtree(r / "model")), "not a finished"),
-    Case("run-metrics-invalid-json", edit_run("full", lambda r: (r / "metrics.json").write_text("{oops")),
-         "corrupted"),
-    Case("run-labels-invalid-json", edit_run("lora", lambda r: (r / "labels.json").write_text("[1, 2")), "corrupted"),
-    Case("run-labels-not-a-list", edit_run("full", lambda r: (r / "labels.json").write_text('{"labels": "ab"}')),
-         "malformed"),
-    Case("run-config-invalid-yaml", edit_run("full", lambda r: (r / "config.yaml").write_text("a: [1,\n")),
-         "corrupted"),
-    Case("run-truncated-safetensors", truncated_weights("full"), "could not load", subprocess=True),
-    Case("run-truncated-adapter", truncated_weights("lora"), "could not load"),
-    Case("run-missing-weights", edit_run("full", lambda r: (r / "model" / "model.safetensors").unlink()),
-         "safetensors"),
-    Case("run-missing-model-config", edit_run("full", lambda r: (r / "model" / "config.json").unlink()),
-         "could not load"),
-    Case("run-labels-mismatch-full", edit_run("full", _labels(3)), "3"),
-    Case("run-labels-mismatch-lora", edit_run("lora", _labels(3)), "do not fit the 3 labels"),
-    Case("run-only-pytorch-bin", edit_run("full", _only_bin), "safetensors"),
-    Case("run-labels-mismatch-evaluate", edit_run("full", _labels(3), "evaluate"), "3"),
-    Case("run-truncated-merge", edit_run("lora", lambda r: _truncate(r / "model" / "adapter_model.safetensors"),
-                                         "merge"), "could not load"),
-    Case("predict-input-missing", lambda c: ["predict", str(c.run()), "--input", str(c.tmp / "nope.txt")],
-         "input file not found"),
-    Case("predict-input-latin-1", lambda c: ["predict", str(c.run()), "--input", c.file("in.txt", "café\n", "latin-1")],
-         "not UTF-8"),
-    Case("predict-blank-text", lambda c: ["predict", str(c.run()), "   "], "empty"),
-    Case("evaluate-unseen-labels", lambda c: ["evaluate", str(c.run()), "--data", c.file(
-        "e.csv", "text,label\ngood,positive\nmeh,neutral\n")], "never saw"),
-    Case("merge-into-nonempty", lambda c: ["merge", str(c.run("lora")), str(Path(c.file("busy/x.txt", "x")).parent)],
-         "not empty"),
-]
+    "run-missing": lambda c: ["predict", str(c.tmp / "no-run"), "hi"],
+    "run-without-metrics": edit_run("full", lambda r: (r / "metrics.json").unlink()),
+    "run-without-model": edit_run("full", lambda r: shutil.rmtree(r / "model")),
+    "run-metrics-invalid-json": edit_run("full", lambda r: (r / "metrics.json").write_text("{oops")),
+    "run-labels-invalid-json": edit_run("lora", lambda r: (r / "labels.json").write_text("[1, 2")),
+    "run-labels-not-a-list": edit_run("full", lambda r: (r / "labels.json").write_text('{"labels": "ab"}')),
+    "run-config-invalid-yaml": edit_run("full", lambda r: (r / "config.yaml").write_text("a: [1,\n")),
+    "run-truncated-safetensors": truncated_weights("full"),
+    "run-truncated-adapter": truncated_weights("lora"),
+    "run-missing-weights": edit_run("full", lambda r: (r / "model" / "model.safetensors").unlink()),
+    "run-missing-model-config": edit_run("full", lambda r: (r / "model" / "config.json").unlink()),
+    "run-labels-mismatch-full": edit_run("full", _labels(3)),
+    "run-labels-mismatch-lora": edit_run("lora", _labels(3)),
+    "run-only-pytorch-bin": edit_run("full", _only_bin),
+    "run-labels-mismatch-evaluate": edit_run("full", _labels(3), "evaluate"),
+    "run-truncated-merge": edit_run("lora", lambda r: _truncate(r / "model" / "adapter_model.safetensors"),
+                                    "merge"),
+    "predict-input-missing": lambda c: ["predict", str(c.run()), "--input", str(c.tmp / "nope.txt")],
+    "predict-input-latin-1": lambda c: ["predict", str(c.run()), "--input", c.file("in.txt", "café\n", "latin-1")],
+    "predict-blank-text": lambda c: ["predict", str(c.run()), "   "],
+    "evaluate-unseen-labels": lambda c: ["evaluate", str(c.run()), "--data", c.file(
+        "e.csv", "text,label\ngood,positive\nmeh,neutral\n")],
+    "merge-into-nonempty": lambda c: ["merge", str(c.run("lora")), str(Path(c.file("busy/x.txt", "x")).parent)],
+}
 
 
-def group_of(case: Case) -> str:
-    """The kind of input a case breaks (for the table in docs/reliability.md)."""
-    prefix = case.id.split("-")[0]
-    return {"recipe": "recipe", "flag": "CLI flags", "sst2": "CLI flags", "run": "run directory",
-            "predict": "command input", "evaluate": "command input", "merge": "command input"}.get(prefix, "data file")
+CASES = [Case(input=group["input"], argv=INPUTS[c["id"]], **c) for group in SPEC["cli"] for c in group["cases"]]
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -262,13 +247,10 @@ def test_enough_cases_and_the_docs_list_them():
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
     assert sum(c.subprocess for c in CASES) >= 4
     assert len(REST_CASES) >= 15 and len({c.id for c in CASES + REST_CASES}) == len(CASES) + len(REST_CASES)
-    import importlib.util
-
-    gen = Path(__file__).resolve().parents[1] / "docs" / "gen" / "reliability.py"
-    spec = importlib.util.spec_from_file_location("_reliability_docs", gen)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for path, text in module.render().items():  # docs/reliability.md includes this table
+    assert set(INPUTS) == {c.id for c in CASES}, "an input in INPUTS without its case in bad_input_cases.toml"
+    assert set(BODIES) == {c.id for c in REST_CASES}, "a body in BODIES without its case in bad_input_cases.toml"
+    module = load_script(REPO / "docs" / "gen" / "reliability.py", "docs_gen_reliability")
+    for path, text in module.render().items():  # docs/reliability.md includes these tables
         assert path.read_text(encoding="utf-8") == text, "run: python docs/gen/reliability.py"
 
 
@@ -285,7 +267,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, ctx: Ctx, c
     assert len(errors) == 1 and lines[-1] == errors[0], err
     if case.subprocess:  # a fresh process: nothing but the one line (no progress bars, no logs)
         assert len(lines) == 1, err
-    assert case.needle.lower() in errors[0].lower(), errors[0]
+    assert case.error.lower() in errors[0].lower(), errors[0]
     assert snapshot(ctx.tmp) == before, "a failed command changed files"
     assert not (ctx.tmp / "out").exists()
 
@@ -295,38 +277,39 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case: Case, ctx: Ctx, c
 
 @dataclass(frozen=True)
 class RestCase:
-    """A bad request body sent to the REST API: it must get ``status`` (4xx) and ``{"error": "<one line>"}``
-    containing ``needle``, change no file, and leave the server answering good requests."""
+    """A case of ``[rest]`` in docs/gen/bad_input_cases.toml: a bad request body sent to ``path``; it must get
+    ``status`` (4xx) and ``{"error": "<one line>"}`` containing ``error``, change no file, and leave the
+    server answering good requests."""
 
     id: str
-    body: object  # JSON-encodable, or bytes sent as they are (as application/json)
+    path: str
     status: int
-    needle: str
-    path: str = "/v1/classify"
+    error: str
+    body: object  # JSON-encodable, or bytes sent as they are (as application/json)
 
 
-REST_CASES = [
-    RestCase("rest-texts-not-a-list", {"texts": "one text"}, 422, "texts: Input should be a valid list"),
-    RestCase("rest-text-not-a-string", {"texts": ["ok", 7]}, 422, "texts.1: Input should be a valid string"),
-    RestCase("rest-text-null", {"texts": [None]}, 422, "texts.0: Input should be a valid string"),
-    RestCase("rest-run-not-a-string", {"texts": ["ok"], "run": 3}, 422, "run: Input should be a valid string"),
-    RestCase("rest-body-a-list", ["ok"], 422, "body: Input should be a valid dictionary"),
-    RestCase("rest-layer-not-an-int", {"text": "ok", "layer": "1"}, 422, "layer: Input should be a valid integer",
-             "/v1/attention"),
-    RestCase("rest-empty-texts", {"texts": []}, 422, "texts is empty"),
-    RestCase("rest-empty-messages", {"messages": []}, 422, "messages is empty", "/v1/generate"),
-    RestCase("rest-blank-text", {"texts": ["fine", "   "]}, 422, "texts[1] is empty"),
-    RestCase("rest-too-many-texts", {"texts": ["a"] * 65}, 422, "too many texts: 65 (at most 64"),
-    RestCase("rest-text-too-long", {"texts": ["x" * 2001]}, 422, "2001 characters long (at most 2000)"),
-    RestCase("rest-body-too-large", b'{"texts": ["' + b"a" * 1_000_001 + b'"]}', 413, "larger than 1,000,000 bytes"),
-    RestCase("rest-invalid-utf8", b'{"texts": ["caf\xe9"]}', 400, "not valid UTF-8"),
-    RestCase("rest-invalid-json", b'{"texts": ["ok"', 400, "not valid JSON"),
-    RestCase("rest-empty-body", b"", 422, "body: required field is missing"),
-    RestCase("rest-missing-field", {}, 422, "texts: required field is missing"),
-    RestCase("rest-unknown-field", {"texts": ["ok"], "colour": "red"}, 422, "colour: unknown field"),
-    RestCase("rest-run-is-a-path", {"texts": ["ok"], "run": "../lora"}, 400, "not a path"),
-    RestCase("rest-unknown-run", {"texts": ["ok"], "run": "nope"}, 404, "unknown run 'nope'"),
-]
+BODIES: dict[str, object] = {  # case id -> the body it sends
+    "rest-texts-not-a-list": {"texts": "one text"},
+    "rest-text-not-a-string": {"texts": ["ok", 7]},
+    "rest-text-null": {"texts": [None]},
+    "rest-run-not-a-string": {"texts": ["ok"], "run": 3},
+    "rest-body-a-list": ["ok"],
+    "rest-layer-not-an-int": {"text": "ok", "layer": "1"},
+    "rest-empty-texts": {"texts": []},
+    "rest-empty-messages": {"messages": []},
+    "rest-blank-text": {"texts": ["fine", "   "]},
+    "rest-too-many-texts": {"texts": ["a"] * 65},
+    "rest-text-too-long": {"texts": ["x" * 2001]},
+    "rest-body-too-large": b'{"texts": ["' + b"a" * 1_000_001 + b'"]}',
+    "rest-invalid-utf8": b'{"texts": ["caf\xe9"]}',
+    "rest-invalid-json": b'{"texts": ["ok"',
+    "rest-empty-body": b"",
+    "rest-missing-field": {},
+    "rest-unknown-field": {"texts": ["ok"], "colour": "red"},
+    "rest-run-is-a-path": {"texts": ["ok"], "run": "../lora"},
+    "rest-unknown-run": {"texts": ["ok"], "run": "nope"},
+}
+REST_CASES = [RestCase(body=BODIES[c["id"]], **c) for c in SPEC["rest"]["cases"]]
 
 
 @pytest.fixture(scope="module")
@@ -353,7 +336,7 @@ def test_bad_rest_request_is_one_json_error_and_changes_nothing(case: RestCase, 
     assert r.status_code == case.status and 400 <= r.status_code < 500, (r.status_code, r.text)
     body = r.json()
     assert set(body) == {"error"} and isinstance(body["error"], str) and "\n" not in body["error"], body
-    assert case.needle.lower() in body["error"].lower(), body["error"]
+    assert case.error.lower() in body["error"].lower(), body["error"]
     assert snapshot(run) == before, "a bad request changed the served run"
     assert client.post("/v1/classify", json={"texts": ["a fine film"]}).status_code == 200  # still answering
 
@@ -388,7 +371,7 @@ def test_very_long_texts_work_and_are_truncated(tmp_path, tiny_bert):
     from transformers import AutoTokenizer
 
     from attnlab.inference import Predictor
-    from attnlab.training.train import tokenize
+    from attnlab.training.classification import tokenize
 
     long = "an endlessly winding but lovely film " * 300  # ~11k characters
     assert len(long) > 10_000

@@ -5,6 +5,7 @@ from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.models import list_models, load_pretrained, resolve_model
 from attnlab.training.config import TrainConfig
+from attnlab.training.settings import UNSET
 
 
 def test_registry_lists_and_resolves_default():
@@ -36,7 +37,7 @@ def test_hub_id_offline_is_one_line_error(monkeypatch):
 
 def test_config_layers_and_validation(tmp_path):
     recipe = write(tmp_path / "r.yaml", "method: full\nepochs: 2\nlora-r: 4\n")
-    cfg = TrainConfig.from_sources(recipe, epochs=5.0, batch_size=None)
+    cfg = TrainConfig.from_sources(recipe, epochs=5.0, batch_size=UNSET)  # UNSET (not None) means "not given"
     assert (cfg.method, cfg.epochs, cfg.lora_r, cfg.batch_size) == ("full", 5.0, 4, 32)
     assert cfg.resolved_lora_alpha == 8
     with pytest.raises(UserError, match="unknown setting"):

@@ -44,7 +44,8 @@ def tiny_t5(tmp_path_factory):
 def runs(tmp_path_factory, tiny_t5, sst2_dir):
     """Finished full and LoRA text2text runs of ``tiny_t5`` (SST-2 loaded once for both)."""
     from attnlab.training import TrainConfig
-    from attnlab.training.train import load_config_data, train
+    from attnlab.training.build import load_config_data
+    from attnlab.training.train import train
 
     root = tmp_path_factory.mktemp("t2t-runs")
     threads, out = torch.get_num_threads(), {}

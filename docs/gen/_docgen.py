@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from attnlab.evaluation.tables import markdown_table, read_result
 from attnlab.io import atomic_path, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +24,7 @@ DOCS = REPO / "docs"
 GEN = DOCS / "gen"
 IMG = DOCS / "img"
 MAX_PNG_BYTES = 300_000
+md_table = markdown_table  # the name cli_reference.py imports; the other generators import markdown_table itself
 
 
 def banner(script: str) -> str:
@@ -63,20 +64,6 @@ def save_figure(fig: Any, path: Path, dpi: int = 90) -> Path:
     return path
 
 
-def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> str:
-    """A Markdown table; ``align`` is one of l/r/c per column (default: left)."""
-    align = align or "l" * len(header)
-    marks = {"l": "---", "r": "--:", "c": ":-:"}
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
 def run_main(script: str, render: Callable[[], dict[Path, str]], figures: Callable[[], list[Path]] | None = None,
              figure_paths: Sequence[Path] = (), argv: Sequence[str] | None = None, description: str = "") -> int:
     """The command line every generator shares: write (default) or ``--check``."""
@@ -110,13 +97,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def load_result(name: str) -> dict[str, Any] | None:
     """``benchmarks/results/<name>.json``, or None when that benchmark has not been run."""
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def fmt(value: Any, spec: str, suffix: str = "") -> str:
-    """``value`` formatted with ``spec`` (and ``suffix``), or "n/a" when it is missing."""
-    return "n/a" if value is None else f"{format(value, spec)}{suffix}"
+    return read_result(RESULTS / f"{name}.json")
 
 
 def measured_on(res: dict[str, Any]) -> str:

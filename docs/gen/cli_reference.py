@@ -1,8 +1,9 @@
 """Generate the CLI and configuration reference from the code.
 
 Walks ``attnlab.cli.build_parser()`` (every command, nested sub-commands too, every option, its
-value type and default) and ``attnlab.training.TrainConfig`` (every field, its default and the
-comment beside it in the source), lists the fine-tuning methods and every packaged recipe
+value type and default) and ``attnlab.training.TrainConfig`` (every field: its type, and the default,
+help and argument group its ``metadata`` declares; flags that feed a setting take their default and
+description from there too), lists the fine-tuning methods and every packaged recipe
 ``src/attnlab/recipes/*.yaml`` (validated by loading it), and writes:
 
 * ``docs/reference/cli.md``            every command and flag
@@ -19,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _docgen import DOCS, GEN, REPO, banner, md_table, run_main
 
 SCRIPT = "docs/gen/cli_reference.py"
@@ -36,16 +35,7 @@ QUICKSTART_MD = GEN / "quickstart_settings.md"
 DATA_MD = GEN / "data_formats.md"
 RECIPES = REPO / "src" / "attnlab" / "recipes"  # shipped in the wheel, found by name
 
-SPECIAL_DEFAULTS = {  # TrainConfig fields whose None means "derived from something else"
-    "learning_rate": "per method (see [methods](configuration.md#methods))",
-    "lora_alpha": "2 × `lora_r`",
-    "lora_targets": "every attention and MLP linear layer (`all-linear`)",
-    "num_threads": "all cores",
-    "max_train_samples": "all rows",
-    "max_eval_samples": "all rows",
-    "eval_every_steps": "every epoch",
-    "early_stopping_patience": "off",
-}
+RUN_SECTION = "the run"  # the settings without an argument group: a command's own flag, or a recipe's
 
 
 # -- argparse walking ---------------------------------------------------------------------------
@@ -77,7 +67,7 @@ def option_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 def _type_name(action: argparse.Action) -> str:
-    if isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction | argparse._VersionAction):
+    if action.nargs == 0:  # store_true/false, version, a setting's switch
         return "flag"
     if isinstance(action, argparse._CountAction):
         return "count"
@@ -104,34 +94,37 @@ def _fmt_default(value: Any) -> str:
     return f"`{value}`"
 
 
-def _train_default(field: str) -> str:
+def setting_field(action: argparse.Action, parser: argparse.ArgumentParser) -> dataclasses.Field | None:
+    """The TrainConfig field an option of a training command sets (None for any other option)."""
     from attnlab.training.config import TrainConfig
 
-    if field in SPECIAL_DEFAULTS and getattr(TrainConfig(), field) in (None, []):
-        return SPECIAL_DEFAULTS[field]
-    return _fmt_default(getattr(TrainConfig(), field))
+    if not any("--config" in a.option_strings for a in parser._actions):
+        return None
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}.get(action.dest)
+
+
+def _setting_default(f: dataclasses.Field) -> str:
+    from attnlab.training.settings import default_words, field_default
+
+    return default_words(f) or _fmt_default(field_default(f))
 
 
 def default_text(action: argparse.Action, parser: argparse.ArgumentParser) -> str:
     """The effective default of an option: argparse's, or TrainConfig's where the flag feeds it."""
-    from attnlab.training.config import TrainConfig
-
-    if isinstance(action, argparse._StoreTrueAction):
-        return "off"
-    if isinstance(action, argparse._StoreFalseAction):
-        return "on"
     if isinstance(action, argparse._VersionAction):
         return "—"
+    if isinstance(action, argparse._StoreFalseAction):
+        return "on"
+    if action.nargs == 0:
+        return "off"
     if action.default not in (None, argparse.SUPPRESS):
         return _fmt_default(action.default)
     if not action.option_strings:
         return "required" if action.nargs not in ("*", "?") else "none"
     if action.required:
         return "required"
-    feeds_config = any("--config" in a.option_strings for a in parser._actions)
-    if feeds_config and action.dest in TrainConfig.field_names():
-        return _train_default(action.dest)
-    return "none"
+    f = setting_field(action, parser)
+    return _setting_default(f) if f is not None else "none"
 
 
 DEFAULT_NOTE = re.compile(r"\s*\(default: [^()]*\)")
@@ -151,6 +144,12 @@ def _help(action: argparse.Action, prog: str, default: str = "none") -> str:
 
 def _option_row(action: argparse.Action, parser: argparse.ArgumentParser, prog: str) -> tuple[str, ...]:
     default = default_text(action, parser)
+    f = setting_field(action, parser)
+    if f is not None and action.nargs != 0 and action.default is argparse.SUPPRESS:  # a setting's own flag:
+        # its help without the "(default: ...)" note, which the default column shows
+        from attnlab.training.settings import help_text
+
+        return _names(action), _type_name(action), default, help_text(f)
     return _names(action), _type_name(action), default, _help(action, prog, default)
 
 
@@ -218,60 +217,29 @@ def render_cli() -> str:
 
 # -- TrainConfig, methods, recipes --------------------------------------------------------------
 
-FIELD_LINE = re.compile(r"^\s{4}(\w+):\s*[^=]+?(?:=\s*(.+?))?\s*(?:#\s*(.*))?$")
-SECTION_LINE = re.compile(r"^\s{4}#\s*(.+?)\s*$")
-
-
-def config_fields() -> list[tuple[str, str, dataclasses.Field]]:
-    """``(section, comment, field)`` of every TrainConfig field, in source order."""
+def config_fields() -> list[tuple[str, dataclasses.Field]]:
+    """``(section, field)`` of every TrainConfig field: its argument group (the run's own settings,
+    which have none, last), in field order within each."""
     from attnlab.training.config import TrainConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    comments: dict[str, tuple[str, str]] = {}
-    section = "settings"
-    body = inspect.getsource(TrainConfig).split("\nclass ", 1)[-1].splitlines()[1:]
-    for line in body:
-        if line.strip().startswith(("@", "def ")):
-            break
-        m = SECTION_LINE.match(line)
-        if m and not m.group(1).startswith("--"):
-            section = m.group(1)
-            continue
-        m = FIELD_LINE.match(line)
-        if m and m.group(1) in fields:
-            comments[m.group(1)] = (section, (m.group(3) or "").strip())
-    return [(*comments.get(name, ("settings", "")), f) for name, f in fields.items()]
+    fields = dataclasses.fields(TrainConfig)
+    sections = list(dict.fromkeys(f.metadata.get("group") or RUN_SECTION for f in fields))
+    sections.append(sections.pop(sections.index(RUN_SECTION)))
+    return [(s, f) for s in sections for f in fields if (f.metadata.get("group") or RUN_SECTION) == s]
 
 
 def _type_text(f: dataclasses.Field) -> str:
     return str(f.type).replace("|", "or").replace("typing.", "")
 
 
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
-    return None
-
-
 def _field_actions(field: str, parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    """Flags that set ``field``: ``--field`` itself and ``--no-...`` switches that turn it off."""
-    return [a for a in option_actions(parser) if a.option_strings and (
-        a.dest == field or (a.dest.startswith("no_") and field.startswith(a.dest[3:])))]
+    """Flags that set ``field``: its value flag and its switches (``--no-early-stopping``)."""
+    return [a for a in option_actions(parser) if a.option_strings and a.dest == field]
 
 
 def flags_for(field: str, parser: argparse.ArgumentParser) -> list[str]:
     return [s for a in _field_actions(field, parser)
             for s in sorted(a.option_strings, key=lambda s: (not s.startswith("--"), s))]
-
-
-def _field_note(field: str, comment: str, parser: argparse.ArgumentParser) -> str:
-    """The source comment, or else the help text of the flag that sets the field."""
-    if comment:
-        return comment
-    helps = [_help(a, "attnlab train", "x") for a in _field_actions(field, parser) if a.dest == field]
-    return next((h for h in helps if h), "")
 
 
 def render_methods() -> str:
@@ -342,19 +310,16 @@ def render_configuration() -> str:
            "[What a run writes](../get-started/run-directory.md). "
            f"This page is generated from the code by `{SCRIPT}`.\n",
            "## Settings\n"]
-    by_section: dict[str, list[tuple[str, dataclasses.Field]]] = {}
-    for section, comment, f in config_fields():
-        by_section.setdefault(section, []).append((comment, f))
+    from attnlab.training.settings import help_text
+
+    by_section: dict[str, list[dataclasses.Field]] = {}
+    for section, f in config_fields():
+        by_section.setdefault(section, []).append(f)
     for section, items in by_section.items():
         out.append(f"### {section[:1].upper() + section[1:]}\n")
-        rows = []
-        for comment, f in items:
-            flags = flags_for(f.name, train)
-            default = _fmt_default(_field_default(f))
-            if _field_default(f) in (None, []) and f.name in SPECIAL_DEFAULTS:
-                default = SPECIAL_DEFAULTS[f.name].replace("(configuration.md#methods)", "(#methods)")
-            rows.append((f"`{f.name}`", _type_text(f), default, ", ".join(f"`{s}`" for s in flags) or "recipe only",
-                         _field_note(f.name, comment, train)))
+        rows = [(f"`{f.name}`", _type_text(f), _setting_default(f),
+                 ", ".join(f"`{s}`" for s in flags_for(f.name, train)) or "recipe only", help_text(f))
+                for f in items]
         out.append(md_table(["setting", "type", "default", "flag", "notes"], rows))
     out += ["## Methods\n", "`method` picks one of the registered fine-tuning methods; "
             "[Full fine-tuning, LoRA, QLoRA](../concepts/lora-qlora.md) explains them.\n",

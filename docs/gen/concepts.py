@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 import torch
+from _docgen import GEN, IMG, banner, run_main, save_figure
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, IMG, banner, md_table, run_main, save_figure
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/concepts.py"
 EXAMPLE_MD = GEN / "attention_example.md"
@@ -47,7 +47,7 @@ def _fmt(x: float, digits: int = 2) -> str:
 def matrix(m: torch.Tensor, rows: list[str], cols: list[str], digits: int = 2, corner: str = "") -> str:
     """A labelled Markdown table of a 2-D tensor."""
     body = [[f"**{r}**", *(_fmt(float(v), digits) for v in row)] for r, row in zip(rows, m.tolist(), strict=True)]
-    return md_table([corner, *cols], body, "l" + "r" * len(cols))
+    return markdown_table([corner, *cols], body, "l" + "r" * len(cols))
 
 
 def _example_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -151,8 +151,8 @@ def render_scaling() -> str:
     return banner(SCRIPT) + (
         f"Queries and keys with independent unit-variance entries ({n_pairs:,} random pairs per width d, "
         f"seed {SEED}); the last two columns are the largest softmax weight over {n_keys} keys, averaged.\n\n"
-    ) + md_table(["d", "std of q·k", "√d", "std of q·k / √d", "max weight, unscaled", "max weight, scaled"],
-                 rows, "rrrrrr")
+    ) + markdown_table(["d", "std of q·k", "√d", "std of q·k / √d", "max weight, unscaled", "max weight, scaled"],
+                       rows, "rrrrrr")
 
 
 def render_shapes() -> str:
@@ -191,10 +191,10 @@ def render_shapes() -> str:
         banner(SCRIPT),
         f"`MultiHeadAttention(d_model={c}, n_heads={h})` on a batch of B = {b} sequences of T = {t} tokens: "
         f"C = {c}, H = {h}, D = C / H = {c // h}.\n",
-        md_table(["step", "shape", "here"], [(s, f"`{n}`", f"`{fmt(v)}`") for s, n, v in rows]),
+        markdown_table(["step", "shape", "here"], [(s, f"`{n}`", f"`{fmt(v)}`") for s, n, v in rows]),
         f"Grouped-query attention, `MultiHeadAttention({c}, {h}, n_kv_heads={h_kv})`: only {h_kv} key/value "
         f"heads are computed, each shared by {h // h_kv} query heads.\n",
-        md_table(["step", "shape", "here"], [(s, f"`{n}`", f"`{fmt(v)}`") for s, n, v in gqa_rows]),
+        markdown_table(["step", "shape", "here"], [(s, f"`{n}`", f"`{fmt(v)}`") for s, n, v in gqa_rows]),
         f"Parameters: {n_mha:,} with {h} key/value heads, {n_gqa:,} with {h_kv} "
         f"({100 * (1 - n_gqa / n_mha):.0f}% fewer); the key/value cache of a decoder shrinks by "
         f"{h // h_kv}× as well.\n",
@@ -226,10 +226,10 @@ def render_positions() -> str:
         banner(SCRIPT),
         "**Sinusoidal.** The dot product of two rows of the table (`sinusoidal_encoding(128, 64)`) depends "
         "only on how far apart the positions are, not on where they are:\n",
-        md_table(["position p", "position p′", "offset", "PE[p] · PE[p′]"], sin_rows, "rrrr"),
+        markdown_table(["position p", "position p′", "offset", "PE[p] · PE[p′]"], sin_rows, "rrrr"),
         f"**Rotary.** One random query and key (head width {hd}, seed {SEED}), rotated to positions m and n "
         "with `rotary_cos_sin` + `apply_rotary`: the score depends only on m − n.\n",
-        md_table(["query position m", "key position n", "m − n", "score"], rope_rows, "rrrr"),
+        markdown_table(["query position m", "key position n", "m − n", "score"], rope_rows, "rrrr"),
     ])
 
 

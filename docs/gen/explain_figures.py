@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from _docgen import GEN, IMG, MAX_PNG_BYTES, banner, rel, run_main, save_figure
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, IMG, MAX_PNG_BYTES, banner, md_table, rel, run_main, save_figure
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/explain_figures.py"
 TEXT = "the movie was not good at all"
@@ -142,7 +142,7 @@ def render() -> dict[Path, str]:
     return {OUT_MD: "\n".join([
         banner(SCRIPT),
         f"The text *{TEXT}* through both kinds of model:\n",
-        md_table(["model", "attention", "layers × heads", "tokens", "tokenised as"], rows, "llrrl"),
+        markdown_table(["model", "attention", "layers × heads", "tokens", "tokenised as"], rows, "llrrl"),
         f"In the decoder, the total weight above the diagonal (on future tokens), over all layers and heads, "
         f"is {upper:.1f}: the causal mask at work. The encoder's rows spread over both sides.\n",
         f"Mean entropy of a head's rows (how spread out; 0 = one token): {ENCODER} "
@@ -150,7 +150,7 @@ def render() -> dict[Path, str]:
         f"Mean share of attention on special tokens: {ENCODER} {float(enc_stats.special_share.mean()):.2f}, "
         f"{DECODER} {float(dec_stats.special_share.mean()):.2f}.\n",
         "The heads that look hardest at the token just before (mean weight on position i − 1):\n",
-        md_table(["model", "layer", "head", "weight on previous token"], prev_rows, "lrrr"),
+        markdown_table(["model", "layer", "head", "weight on previous token"], prev_rows, "lrrr"),
         f"The decoder figures show layer {layer}; the single head is head {head}, the one in that layer "
         "that looks hardest at the previous token.\n",
         f"Rollout from `{roll.source_token}` in {ENCODER} ranks *{'*, *'.join(ranked)}* as the most important "

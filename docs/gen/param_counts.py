@@ -26,8 +26,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, banner, md_table, run_main
+from _docgen import GEN, banner, run_main
+
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/param_counts.py"
 MODEL = "minilm-l6"
@@ -122,7 +123,7 @@ def render_facts(model: str = MODEL) -> str:
             ("positions", f"{c.max_position_embeddings} ({getattr(c, 'position_embedding_type', 'absolute')}, "
                           "learned)")]
     desc = MODELS[model].description if model in MODELS else model
-    return banner(SCRIPT) + f"`{model}`: {desc}\n\n" + md_table(["", "value"], rows, "lr")
+    return banner(SCRIPT) + f"`{model}`: {desc}\n\n" + markdown_table(["", "value"], rows, "lr")
 
 
 def render_counts(rows: list[dict[str, Any]], model: str = MODEL) -> str:
@@ -140,8 +141,8 @@ def render_counts(rows: list[dict[str, Any]], model: str = MODEL) -> str:
         "adapters and head in fp32). *Gradients + Adam*: 4 bytes of gradient and 8 of Adam moments per "
         "trainable parameter. Activations come on top and grow with batch size × sequence length. "
         "*Saved*: what `model/` holds at fp32 (an adapter run saves only the adapter and head).\n\n"
-    ) + md_table(["method", "trainable", "of total", "weights", "gradients + Adam", "weights + optimiser",
-                  "less than full", "saved"], table, "lrrrrrrr")
+    ) + markdown_table(["method", "trainable", "of total", "weights", "gradients + Adam", "weights + optimiser",
+                        "less than full", "saved"], table, "lrrrrrrr")
 
 
 def _lora_targets(model) -> list[tuple[str, int, int, int]]:
@@ -179,12 +180,12 @@ def render_lora(model: str = MODEL) -> str:
         f"`{model}`, `--method lora` with the defaults (r = {r}, alpha = {cfg.resolved_lora_alpha}, "
         f"targets: {cfg.lora_targets or 'all-linear'}): an adapter on every linear layer below; "
         "each adds r·(d_in + d_out) parameters.\n",
-        md_table(["layer", "d_in", "d_out", "count", "LoRA params each", "LoRA params"], rows, "lrrrrr"),
+        markdown_table(["layer", "d_in", "d_out", "count", "LoRA params each", "LoRA params"], rows, "lrrrrr"),
         f"Adapters: {adapters:,}; the classification head (trains in full): {head:,}; "
         f"**trainable: {trainable:,} of {total:,}** ({100 * trainable / total:.2f}%). The frozen base is "
         f"{base:,} parameters.\n",
         "The same targets at other ranks (computed from the table above):\n",
-        md_table(["r", "trainable", "of total", "adapter + head at fp32"], sweep, "rrrr"),
+        markdown_table(["r", "trainable", "of total", "adapter + head at fp32"], sweep, "rrrr"),
     ])
 
 
@@ -245,7 +246,7 @@ def render_nf4(model: str = MODEL) -> str:
         f"against 32 bits in fp32 ({32 / double:.1f}× smaller).\n",
         f"Quantization error on the real weights: every linear layer of `{model}`'s encoder ({n:,} weights), "
         f"blocks of {blocksize}, mean |dequantized − original| / mean |original|:\n",
-        md_table(["4-bit format", "relative error"], rows, "lr"),
+        markdown_table(["4-bit format", "relative error"], rows, "lr"),
     ])
 
 

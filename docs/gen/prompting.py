@@ -22,8 +22,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, banner, md_table, run_main
+from _docgen import GEN, banner, run_main
+
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/prompting.py"
 OUT_MD = GEN / "prompting.md"
@@ -167,7 +168,7 @@ def render() -> dict[Path, str]:
             best = max(probs, key=probs.get)
             rows.append((ex["title"].split()[0].lower(), f'"{review}"',
                          *(f"{probs[label]:.3f}" for label in LABELS), best))
-    parts.append(md_table(["prompt", "review", *(f"P({label})" for label in LABELS), "picked"], rows, "llrrl"))
+    parts.append(markdown_table(["prompt", "review", *(f"P({label})" for label in LABELS), "picked"], rows, "llrrl"))
     parts.append("### What the model actually reads {#prompt-template}\n")
     parts.append("The chat template turns the messages into one string with role markers; the model only ever "
                  "continues text. The first example, as templated:\n")

@@ -1,5 +1,6 @@
-"""The bad-input table of docs/reliability.md, generated from the cases in tests/test_bad_input.py, so
-the page lists exactly what the tests run (tests/test_bad_input.py checks this file is up to date).
+"""The tables of docs/reliability.md: the bad-input cases from ``docs/gen/bad_input_cases.toml``, the
+list that tests/test_bad_input.py runs (so the page lists exactly what the tests run; that test checks
+these files are up to date), the reliability tests, and the load test's result.
 
 * ``docs/gen/bad_input_summary.md`` how many bad-input cases, per kind of input
 * ``docs/gen/bad_input_cases.md``   every case: group, input, what the one-line error must say
@@ -13,13 +14,14 @@ the page lists exactly what the tests run (tests/test_bad_input.py checks this f
 from __future__ import annotations
 
 import ast
-import json
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, REPO, banner, md_table, run_main
+from _docgen import GEN, REPO, banner, run_main
+
+from attnlab.evaluation.tables import markdown_table, read_result
 
 SCRIPT = "docs/gen/reliability.py"
 SUMMARY_MD = GEN / "bad_input_summary.md"
@@ -27,46 +29,42 @@ CASES_MD = GEN / "bad_input_cases.md"
 TESTS_MD = GEN / "reliability_tests.md"
 SERVE_MD = GEN / "serve_load.md"
 SERVE_JSON = REPO / "benchmarks" / "results" / "serve_load.json"
+CASES_TOML = GEN / "bad_input_cases.toml"
 TEST_FILES = ("test_reliability_resume.py", "test_bad_input.py", "test_properties.py", "test_safety.py")
 
 
-def _cases():
-    sys.path.insert(0, str(REPO / "tests"))
-    import test_bad_input
-
-    return test_bad_input.CASES, test_bad_input.group_of, getattr(test_bad_input, "REST_CASES", [])
-
-
 def render() -> dict[Path, str]:
-    cases, group_of, rest = _cases()
-    counts = Counter(group_of(c) for c in cases)
-    summary = ", ".join(f"{n} {g}" for g, n in counts.items())
-    rows = [(group_of(c), f"`{c.id}`", f"`{c.needle}`", "subprocess" if c.subprocess else "in-process")
-            for c in cases]
-    rows += [("REST request body", f"`{c.id}`", f"`{c.needle}`", f"HTTP {c.status}, `{c.path}`") for c in rest]
+    cases = tomllib.loads(CASES_TOML.read_text(encoding="utf-8"))
+    cli = [(group["input"], c) for group in cases["cli"] for c in group["cases"]]
+    rest = cases["rest"]
+    counts = Counter(kind for kind, _ in cli)
+    in_fresh_process = sum(bool(c.get("subprocess")) for _, c in cli)
+    rows = [(kind, f"`{c['id']}`", f"`{c['error']}`", "subprocess" if c.get("subprocess") else "in-process")
+            for kind, c in cli]
+    rows += [(rest["input"], f"`{c['id']}`", f"`{c['error']}`", f"HTTP {c['status']}, `{c['path']}`")
+             for c in rest["cases"]]
     head = (banner(SCRIPT)
-            + f"**{len(cases)} cases** ({summary}), {sum(c.subprocess for c in cases)} of them in a fresh "
-            "`python -m attnlab.cli` process, the rest through `attnlab.cli.main` in the test process. Each "
-            "must exit with code 2 without a traceback; stderr must hold exactly one line that starts with "
-            "`error:`, as its last line, containing the case's expected text (in a fresh process that line "
-            "is all of stderr); and every file and folder must be left as it was.\n")
-    if rest:
-        head += (f"\n**{len(rest)} more cases** send a bad body to `attnlab serve`'s REST API (wrong types, "
-                 "empty lists, oversize bodies and texts, invalid UTF-8 and JSON, unknown fields and runs, paths "
-                 "instead of names). Each must get a 4xx status whose JSON body is exactly "
-                 "`{\"error\": \"<one line>\"}` containing the case's expected text, leave the served run's files "
-                 "as they were, and leave the server answering the next good request.\n")
-    table = banner(SCRIPT) + md_table(["input", "case", "error contains", "run"], rows)
+            + f"**{len(cli)} cases** ({', '.join(f'{n} {kind}' for kind, n in counts.items())}), {in_fresh_process} "
+            "of them in a fresh `python -m attnlab.cli` process, the rest through `attnlab.cli.main` in the test "
+            "process. Each must exit with code 2 without a traceback; stderr must hold exactly one line that starts "
+            "with `error:`, as its last line, containing the case's expected text (in a fresh process that line is "
+            "all of stderr); and every file and folder must be left as it was.\n"
+            f"\n**{len(rest['cases'])} more cases** send a bad body to `attnlab serve`'s REST API (wrong types, "
+            "empty lists, oversize bodies and texts, invalid UTF-8 and JSON, unknown fields and runs, paths instead "
+            "of names). Each must get a 4xx status whose JSON body is exactly `{\"error\": \"<one line>\"}` "
+            "containing the case's expected text, leave the served run's files as they were, and leave the server "
+            "answering the next good request.\n")
+    table = banner(SCRIPT) + markdown_table(["input", "case", "error contains", "run"], rows)
     return {SUMMARY_MD: head, CASES_MD: table, TESTS_MD: _tests_md(), SERVE_MD: _serve_load_md()}
 
 
 def _serve_load_md() -> str:
     """The load test's result (benchmarks/serve_load.py), or a note that it has not been run."""
-    if not SERVE_JSON.is_file():
+    r = read_result(SERVE_JSON)
+    if r is None:
         return (banner(SCRIPT) + '!!! warning "Not yet run"\n    The REST server\'s load test is '
                 "`benchmarks/serve_load.py`; it writes `benchmarks/results/serve_load.json`, from which this "
                 "section is generated. It has not been run yet, so there are no numbers here.\n")
-    r = json.loads(SERVE_JSON.read_text(encoding="utf-8"))
     s, hw = r.get("settings", {}), r.get("hardware", {})
 
     def ms(*keys: str) -> str:
@@ -112,7 +110,7 @@ def _serve_load_md() -> str:
             f"{s.get('sentence_chars_median', '?')}). A request fails on a status other than 200, a timeout "
             f"({s.get('timeout_s', '?'):g} s), a connection error or a malformed answer; the script exits 1 if one "
             "does or if the server's memory grows.\n\n"
-            + md_table(["measured", "value"], rows)
+            + markdown_table(["measured", "value"], rows)
             + f"\n- **Machine:** {machine}\n- **Date:** {r.get('date', 'not recorded')}\n"
             f"- **Command:** `{r.get('command', 'not recorded')}`\n"
             f"- **Data:** `benchmarks/results/serve_load.json` (also on the [results page](results.md#serve-load))\n"
@@ -134,7 +132,7 @@ def _tests_md() -> str:
             if name == TEST_FILES[0] and isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
                 consts[node.targets[0].id] = ast.literal_eval(node.value)
     settings = " ".join(consts["SETTINGS"])
-    return (banner(SCRIPT) + md_table(["file", "test", "kind"], rows) + "\n"
+    return (banner(SCRIPT) + markdown_table(["file", "test", "kind"], rows) + "\n"
             + f"The resume tests train a 2-layer random BERT on SST-2 with `{settings}`, and compare the "
             f"resumed run with an uninterrupted one: equal accuracies and confusion matrices; validation and "
             f"test loss, every logged training loss and every saved weight within **{consts['TOL']:g}**.\n")

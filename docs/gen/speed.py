@@ -20,8 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, banner, fmt, load_result, md_table, measured_on, not_measured, run_main
+from _docgen import GEN, banner, load_result, measured_on, not_measured, run_main
+
+from attnlab.evaluation.tables import format_value as fmt
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/speed.py"
 TRAIN_MD, ABLATION_MD, INFER_MD = GEN / "speed_train.md", GEN / "speed_ablation.md", GEN / "speed_infer.md"
@@ -49,8 +51,8 @@ def render_train(res: dict[str, Any] | None) -> str:
         "Target accuracy: the tutorial's final validation accuracy minus 0.5 point = "
         f"**{res['target_accuracy']:.4f}**. "
         "Times are training only (the clock stops for evaluation and checkpoints).\n",
-        md_table(["recipe", "batch", "s / epoch", "tokens/s (real)", "tokens/s (padded)", "padding", "val acc",
-                  "s to target", "GFLOP/s", "of fp32 GEMM peak"], rows, "lrrrrrrrrr"),
+        markdown_table(["recipe", "batch", "s / epoch", "tokens/s (real)", "tokens/s (padded)", "padding", "val acc",
+                        "s to target", "GFLOP/s", "of fp32 GEMM peak"], rows, "lrrrrrrrrr"),
         "- **Time to accuracy:** attnlab full fine-tuning reaches the target "
         + (f"**{tta:.2f}x** sooner than the tutorial recipe" if tta else "**not at all** within its epochs")
         + "; attnlab LoRA " + (f"{tta_lora:.2f}x sooner." if tta_lora else "not within its epochs."),
@@ -79,8 +81,8 @@ def render_ablation(res: dict[str, Any] | None) -> str:
         f"{s['steps']} training steps per variant on {s['train_rows']:,} SST-2 rows; threads: {s['threads']}; "
         f"{s['statistic']}. *Default is faster by* = the variant's seconds per step / the default's: the gain of "
         "the default's choice (below 1: the variant is faster).\n",
-        md_table(["variant", "measures the choice of", "s / step", "default is faster by",
-                  "first steps (s)", "tokens/s"], rows, "llrrrr"),
+        markdown_table(["variant", "measures the choice of", "s / step", "default is faster by",
+                        "first steps (s)", "tokens/s"], rows, "llrrrr"),
     ]
     checks = res.get("lora_checks")
     if checks:
@@ -109,8 +111,8 @@ def render_lora_step(res: dict[str, Any] | None) -> str:
         measured_on(res),
         f"{s['batches']} real SST-2 training batches of {s['batch_size']} (padded lengths {min(lengths)} to "
         f"{max(lengths)} tokens), threads: {s['threads']}; {s['statistic']}.\n",
-        md_table(["variant", "forward ms", "backward ms", "optimizer ms", "step ms", "vs full", "trained params"],
-                 rows, "lrrrrrr"),
+        markdown_table(["variant", "forward ms", "backward ms", "optimizer ms", "step ms", "vs full", "trained params"],
+                       rows, "lrrrrrr"),
         f"- Freezing the base saves {full['backward_ms'] - floor['backward_ms']:.0f} ms of backward and "
         f"{full['optimizer_ms'] - floor['optimizer_ms']:.0f} ms of optimizer per step; the forward pass is the "
         f"same work, so **no adapter method that adapts the first layer can be more than "
@@ -139,9 +141,10 @@ def render_infer(res: dict[str, Any] | None) -> str:
         measured_on(res),
         f"{s['sentences']} SST-2 validation sentences, model {s.get('model')} ({s.get('method')} run, merged), "
         f"threads: {s['threads']}; {s['statistic']}.\n",
-        md_table(["setting", "sentences/s", "vs pipeline", "same prediction as pipeline", "accuracy"], rows, "lrrrr"),
+        markdown_table(["setting", "sentences/s", "vs pipeline", "same prediction as pipeline", "accuracy"], rows,
+                       "lrrrr"),
         f"One sentence at a time ({s['latency_sentences']} sentences):\n",
-        md_table(["setting", "p50 ms", "p99 ms"], lat, "lrr"),
+        markdown_table(["setting", "p50 ms", "p99 ms"], lat, "lrr"),
         f"**Fastest setting with at least {s['min_agreement']:.1%} identical predictions:** {res['chosen']}: "
         f"**{res['throughput_speedup_vs_pipeline']:.2f}x** the pipeline's throughput, "
         f"{res['prediction_agreement']:.2%} identical predictions; one sentence p50 "
@@ -184,7 +187,7 @@ def render_targets(train: dict[str, Any] | None, infer: dict[str, Any] | None) -
     cores = (train or infer or {}).get("hardware", {}).get("cpu_cores", "?")
     note = (f" Load average (1 min) when the results were written: "
             f"{', '.join(f'{x[0]:.1f}' for x in loads)} on {cores} cores." if loads else "")
-    return (md_table(["target", "measured", ""], rows, "lrl")
+    return (markdown_table(["target", "measured", ""], rows, "lrl")
             + "\nThe rows come from the JSON of the latest runs (tables below, with machine and date)." + note
             + "\n")
 

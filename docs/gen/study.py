@@ -21,8 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _docgen import GEN, IMG, banner, fmt, load_result, md_table, measured_on, not_measured, run_main, save_figure
+from _docgen import GEN, IMG, banner, load_result, measured_on, not_measured, run_main, save_figure
+
+from attnlab.evaluation.tables import format_value as fmt
+from attnlab.evaluation.tables import markdown_table
 
 SCRIPT = "docs/gen/study.py"
 QLORA_MD, SWEEP_MD, SCRATCH_MD = GEN / "qlora_results.md", GEN / "sweep_results.md", GEN / "scratch_results.md"
@@ -64,7 +66,7 @@ def render_qlora(res: dict[str, Any] | None) -> str:
         f"{s['model']} on SST-2 ({f'{rows_n:,} stratified training rows' if rows_n else 'the whole training set'}, "
         f"{s['epochs']:g} epochs, batch {s['batch_size']}, LoRA r {s['lora_r']} alpha {s['lora_alpha']}, learning "
         f"rate {s['learning_rate']:g}, seed {s['seed']}; full validation and test sets; {s['process']}).\n",
-        md_table(["", "lora (fp32 base)", "qlora (NF4 base)"], rows, "lrr"),
+        markdown_table(["", "lora (fp32 base)", "qlora (NF4 base)"], rows, "lrr"),
         f"- **Memory:** the 4-bit base takes **{ratio:.3f}x** the bytes of the fp32 base "
         f"({'within' if ratio <= 0.3 else 'above'} the 0.3x target). The peak RSS of the whole training process "
         f"is {res['peak_rss_ratio']:.2f}x LoRA's: a process peak also counts the Python runtime and libraries, "
@@ -145,8 +147,8 @@ def render_sweep(res: dict[str, Any] | None) -> str:
         f"{s['model']} on SST-2: {n:,} stratified training rows, {s['epochs']:g} epoch(s), batch {s['batch_size']}, "
         f"seed {s['seed']}, LoRA alpha = {s['lora_alpha']}; validation {s.get('validation_rows', '?')} and test "
         f"{s.get('test_rows', '?')} rows; {s['selection']}.\n",
-        md_table(["run", "targets", "rank", "adapted layers", "trainable params", "trainable %", "test acc %",
-                  "val acc %", "s / epoch"], table, "llrrrrrrr"),
+        markdown_table(["run", "targets", "rank", "adapted layers", "trainable params", "trainable %", "test acc %",
+                        "val acc %", "s / epoch"], table, "llrrrrrrr"),
         "![Test accuracy against trainable parameters](img/study/sweep_accuracy.png)\n",
         "![Seconds per epoch against trainable parameters](img/study/sweep_epoch_time.png)\n",
         "What the numbers say (computed from the table by the generator; differences under "
@@ -204,8 +206,8 @@ def render_scratch(res: dict[str, Any] | None, pretrained: dict[str, Any] | None
     lines = [measured_on(res),
              f"SST-2, {s['train_rows']:,} training rows, {s['epochs']:g} epoch(s), batch {s['batch_size']}, seed "
              f"{s['seed']}; {s['selection']}; validation {s['validation_rows']} and test {s['test_rows']} rows.\n",
-             md_table(["model", "method", "trainable params", "val acc %", "test acc %", "s / epoch", "learning rate"],
-                      rows, "llrrrrr")]
+             markdown_table(["model", "method", "trainable params", "val acc %", "test acc %", "s / epoch",
+                             "learning rate"], rows, "llrrrrr")]
     if pretrained:
         p = pretrained["settings"]
         ref = [(r["model"], r["method"], f"{r['trainable_params']:,}", _pct(r["validation_accuracy"]),
@@ -213,8 +215,8 @@ def render_scratch(res: dict[str, Any] | None, pretrained: dict[str, Any] | None
                for r in pretrained["runs"]]
         lines += [f"The pretrained encoder on the same task (`python benchmarks/{pretrained['command']}`, "
                   f"{p['train_rows']:,} training rows, {p['epochs']:g} epoch(s), {pretrained['date']}):\n",
-                  md_table(["model", "method", "trainable params", "val acc %", "test acc %", "s / epoch",
-                            "learning rate"], ref, "llrrrrr")]
+                  markdown_table(["model", "method", "trainable params", "val acc %", "test acc %", "s / epoch",
+                                  "learning rate"], ref, "llrrrrr")]
         best_s = max(r["validation_accuracy"] for r in res["runs"])
         best_p = max(r["validation_accuracy"] for r in pretrained["runs"])
         lines.append(f"Pretraining is worth **{100 * (best_p - best_s):.1f} points** of validation accuracy here "
@@ -234,7 +236,8 @@ def render_scratch_same_budget(models: dict[str, Any] | None) -> str:
              f"SST-2, {s['train_rows']:,} stratified training rows, {s['epochs']:g} epoch(s), batch "
              f"{s['batch_size']}, seed {s['seed']}, validation {s['validation_rows']} and test {s['test_rows']} rows; "
              f"learning rate: {s['learning_rate']}; {s['selection'].split(';')[0]}.\n",
-             md_table(["model", "method", "trainable params", "val acc %", "test acc %", "train s"], rows, "llrrrr")]
+             markdown_table(["model", "method", "trainable params", "val acc %", "test acc %", "train s"], rows,
+                            "llrrrr")]
     scratch = [r["validation_accuracy"] for r in runs if r["model"] == "scratch-encoder"]
     pre = [r for r in runs if r["model"] != "scratch-encoder"]
     if scratch and pre:

@@ -6,8 +6,10 @@ Mistakes a user can make end in one line on stderr (what, where, how to fix) and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,101 +57,109 @@ def _number(s: str) -> float:
         raise argparse.ArgumentTypeError(f"'{s}' is not a number") from None
 
 
-# -- shared flag groups ---------------------------------------------------------------------------
+# -- shared flag groups: derived from the TrainConfig fields ---------------------------------------
+
+class _SettingFlag(argparse.Action):
+    """Stores one training setting: the value given, or a switch's fixed value (``nargs=0``, the value
+    in ``const``). Its help is built from the setting when shown: ``--method`` lists the registered
+    methods, which ``attnlab --help`` must not wait for."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, describe: Callable[[], str], **kwargs: Any):
+        self._describe = describe
+        super().__init__(option_strings, dest, **kwargs)
+
+    @property  # type: ignore[override]
+    def help(self) -> str:
+        return self._describe().replace("%", "%%")  # argparse %-formats help texts
+
+    @help.setter
+    def help(self, value: str | None) -> None:  # argparse's __init__ sets it; the setting describes itself
+        pass
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def _setting_help(f: Any, default: Any) -> str:
+    """The field's help and its default: the setting's own (``default`` SUPPRESS) or the command's."""
+    from attnlab.training import settings
+
+    note = (settings.default_text(f) if default is argparse.SUPPRESS
+            else settings.default_words(f) if default is None else settings.format_value(default))
+    return settings.help_text(f) + (f" (default: {note})" if note else "")
+
+
+def _value_type(hint: Any, positive: bool) -> Callable[[str], Any] | None:
+    """How a flag parses its text, from the field's type hint (None: kept as text)."""
+    kinds = set(typing.get_args(hint)) or {hint}
+    if float in kinds:
+        return _number
+    if int in kinds:
+        return _positive_int if positive else int
+    return None
+
+
+def _add_setting(g: Any, f: Any, hint: Any, default: Any) -> None:
+    """``f``'s flag (a typed value; none for a bool) and its switches, all storing into ``f.name``."""
+    from attnlab.training import settings
+
+    if hint is not bool:
+        kind = _value_type(hint, positive=bool(f.metadata.get("positive")))
+        g.add_argument(*settings.flags(f), dest=f.name, action=_SettingFlag, type=kind, default=default,
+                       choices=f.metadata.get("choices"), describe=lambda: _setting_help(f, default))
+    for s in f.metadata.get("switches", ()):
+        g.add_argument(s.flag, dest=f.name, action=_SettingFlag, nargs=0, const=s.value, default=default,
+                       describe=lambda s=s: s.help or settings.help_text(f))
+
+
+def _add_settings(p: argparse.ArgumentParser, *, only: str | None = None, skip: tuple[str, ...] = (),
+                  defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The flags of the TrainConfig settings, in argument groups by their ``group`` (or only group
+    ``only``); returns the groups by title. Without ``defaults`` a flag left out is absent from the
+    namespace, so it never overrides a recipe; with them (commands that read the values themselves)
+    a missing name defaults to None."""
+    from attnlab.training.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("group") and f.name not in skip]
+    groups: dict[str, Any] = {}
+    for title in dict.fromkeys(f.metadata["group"] for f in fields):  # in order of first appearance
+        if only not in (None, title):
+            continue
+        groups[title] = p.add_argument_group(title)
+        for f in (f for f in fields if f.metadata["group"] == title):
+            default = argparse.SUPPRESS if defaults is None else defaults.get(f.name)
+            _add_setting(groups[title], f, hints[f.name], default)
+    return groups
+
 
 def add_data_args(p: argparse.ArgumentParser, default: str | None = "movie-snippets") -> None:
-    g = p.add_argument_group("data")
-    g.add_argument("--data", default=default, help=f"named data set (movie-snippets, sst2), a CSV/TSV/JSON/JSONL/"
-                   f"Parquet file, or a folder of train/validation/test files (default: {default})")
-    g.add_argument("--data-dir", help="folder for named data sets that need one, e.g. a GLUE-style SST-2 folder "
-                   "(or set ATTNLAB_SST2_DIR)")
-    g.add_argument("--text-column", help="text column (default: detected from common names)")
-    g.add_argument("--label-column", help="label column (default: detected from common names)")
+    """The data-source flags (``--data`` with ``default``), for commands other than training."""
+    from attnlab.training.config import DATA
+
+    _add_settings(p, only=DATA, defaults={"data": default})
 
 
 def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> None:
-    from attnlab.training.config import TrainConfig
+    """A flag for every TrainConfig setting with a group (``--method`` left out where the command
+    takes ``--methods``), plus ``--config``, ``--overwrite`` and ``--no-progress``."""
+    from attnlab.training.config import BOOKKEEPING, MODEL
 
-    d = TrainConfig()
-    add_data_args(p, default=None)
-    g = p.add_argument_group("model and method")
-    g.add_argument("--model", help=f"registered name (see `attnlab models`), local HF folder or hub id "
-                   f"(default: {d.model})")
-    if not methods_flag:
-        g.add_argument("--method", help=f"full | lora | qlora | head | bitfit (default: {d.method})")
-    g.add_argument("--task", choices=["classification", "text2text"], help="classification: a classifier head "
-                   "on the model; text2text: a seq2seq model (T5) writes the label word, scored per label "
-                   f"(default: {d.task})")
-    g.add_argument("--text-prefix", help="text2text: put before every input, e.g. 'sst2 sentence: '")
-    g.add_argument("--config", help="recipe YAML with any of the settings below; flags override it")
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=_number, help=f"training epochs (default: {d.epochs})")
-    g.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (overrides --epochs)")
-    g.add_argument("--learning-rate", "--lr", type=_number, help="peak learning rate (default: per method: "
-                   "full 5e-5 (5e-4 for scratch-encoder), lora/qlora 5e-4, head 2e-3, bitfit 1e-3)")
-    g.add_argument("--batch-size", type=_positive_int, help=f"training batch size (default: {d.batch_size})")
-    g.add_argument("--eval-batch-size", type=_positive_int, help=f"(default: {d.eval_batch_size})")
-    g.add_argument("--gradient-accumulation-steps", type=_positive_int, help="(default: 1)")
-    g.add_argument("--max-length", type=_positive_int,
-                   help=f"truncate texts to this many tokens (default: {d.max_length})")
-    g.add_argument("--weight-decay", type=_number, help=f"(default: {d.weight_decay})")
-    g.add_argument("--warmup-ratio", type=_number, help=f"share of steps spent warming up (default: {d.warmup_ratio})")
-    g.add_argument("--lr-scheduler", help=f"transformers scheduler name (default: {d.lr_scheduler})")
-    g.add_argument("--seed", type=int, help=f"(default: {d.seed})")
-    g.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 where the hardware does it "
-                   "natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32 (default: auto)")
-    g.add_argument("--early-stopping-patience", type=_positive_int, help=f"evaluations without improvement before "
-                   f"stopping (default: {d.early_stopping_patience})")
-    g.add_argument("--no-early-stopping", action="store_true", help="train for the whole budget")
-    g.add_argument("--metric-for-best-model", choices=["accuracy", "macro_f1", "loss"], help="(default: accuracy)")
-    g.add_argument("--eval-every-steps", type=_positive_int, help="evaluate and checkpoint every N steps "
-                   "(default: every epoch)")
-    g.add_argument("--no-group-by-length", action="store_true", help="random batches instead of length-grouped ones")
-    g.add_argument("--max-train-samples", type=int, help="use a stratified subset of the training split")
-    g.add_argument("--max-eval-samples", type=int, help="use stratified subsets of validation and test")
-    g.add_argument("--val-fraction", type=_number, help="validation share when it is carved from train (default: 0.1)")
-    g.add_argument("--test-fraction", type=_number, help="test share when it is carved from train (default: 0.1)")
-    g = p.add_argument_group("LoRA")
-    g.add_argument("--lora-r", type=_positive_int, help=f"adapter rank (default: {d.lora_r})")
-    g.add_argument("--lora-alpha", type=_positive_int, help="scaling numerator (default: 2 * r)")
-    g.add_argument("--lora-dropout", type=_number, help=f"(default: {d.lora_dropout})")
-    g.add_argument("--lora-targets", help="comma-separated module names, or all-linear (default: all attention "
-                   "and MLP linear layers)")
-    g = p.add_argument_group("bookkeeping")
-    g.add_argument("--logging-steps", type=_positive_int, help=f"(default: {d.logging_steps})")
-    g.add_argument("--report-to", help="comma-separated Trainer integrations, e.g. tensorboard,mlflow")
-    g.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
-    g.add_argument("--torch-compile", action="store_true", default=None,
-                   help="torch.compile the model (pays off only on long runs; see docs/speed.md)")
-    g.add_argument("--optim", help="Trainer optimizer name (default: Trainer's, fused AdamW)")
-    g.add_argument("--pad-to-multiple-of", type=_positive_int, help="pad batches to a multiple of N tokens")
-    g.add_argument("--keep-checkpoints", action="store_true", help="keep Trainer checkpoints after the run")
+    groups = _add_settings(p, skip=("method",) if methods_flag else ())
+    groups[MODEL].add_argument("--config", help="recipe YAML (a file, or a packaged recipe's name) with any of "
+                               "the settings below; flags override it")
+    g = groups[BOOKKEEPING]
     g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-TRAIN_FIELDS = ("data", "data_dir", "text_column", "label_column", "model", "method", "epochs", "max_steps",
-                "learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "max_length",
-                "weight_decay", "warmup_ratio", "lr_scheduler", "seed", "precision", "early_stopping_patience",
-                "metric_for_best_model", "eval_every_steps", "max_train_samples", "max_eval_samples",
-                "val_fraction", "test_fraction", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-                "logging_steps", "report_to", "num_threads", "output_dir", "torch_compile", "optim",
-                "pad_to_multiple_of", "task", "text_prefix")
-
-
 def config_from_args(a: argparse.Namespace, **extra: Any):
+    """Defaults, then ``--config``'s recipe, then the setting flags given (one left out is not in
+    ``a``: it keeps the recipe's value), then ``extra``."""
     from attnlab.training.config import TrainConfig
 
-    overrides = {f: getattr(a, f, None) for f in TRAIN_FIELDS}
-    overrides.update(extra)
-    if getattr(a, "no_group_by_length", False):
-        overrides["group_by_length"] = False
-    if getattr(a, "keep_checkpoints", False):
-        overrides["keep_checkpoints"] = True
-    cfg = TrainConfig.from_sources(getattr(a, "config", None), **overrides)
-    if getattr(a, "no_early_stopping", False):
-        cfg.early_stopping_patience = None
-    return cfg
+    given = {k: v for k, v in vars(a).items() if k in TrainConfig.field_names()}
+    return TrainConfig.from_sources(getattr(a, "config", None), **(given | extra))
 
 
 def _print_json(obj: Any) -> None:
@@ -415,7 +425,9 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
                    "sets: attention, attention+mlp, all-linear (default: all three)")
     p.add_argument("--baselines", default="head,bitfit", help="comma-separated non-adapter methods to train "
                    "alongside, or none (default: head,bitfit)")
-    p.add_argument("--adapter", choices=["lora", "qlora"], default="lora", help="adapter method (default: lora)")
+    from attnlab.training.methods import lora_methods  # the method registry (imports no torch)
+
+    p.add_argument("--adapter", choices=lora_methods(), default="lora", help="adapter method (default: lora)")
     add_train_args(p, methods_flag=True)
 
 

@@ -22,17 +22,18 @@ from attnlab.evaluation.plots import plt, save_figure
 from attnlab.experiments.baselines import check_baselines, get_baseline, run_baseline
 from attnlab.experiments.report import (
     Column,
-    load_base_data,
+    budget,
     markdown_table,
     parse_list,
-    reusable_run,
     run_row,
+    train_or_reuse,
     write_tables,
 )
 from attnlab.inference.predictor import Predictor
+from attnlab.training.build import load_config_data
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import get_method
-from attnlab.training.rundir import HISTORY, hardware, open_run
+from attnlab.training.rundir import HISTORY, hardware
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,28 @@ def _plots(rows: list[dict[str, Any]], out: Path) -> None:
     save_figure(fig, out / "accuracy_vs_params.png")
 
 
+def _plan(base: TrainConfig, models: list[str], methods: list[str], out: Path) -> list[TrainConfig]:
+    """One validated config per (model, method); several methods each get their own default rate."""
+    names = _run_names(models, methods)
+    plan = []
+    for model in models:
+        for method in methods:
+            cfg = replace(base, model=model, method=method, output_dir=str(out / names[model, method]),
+                          learning_rate=None if len(methods) > 1 else base.learning_rate)
+            cfg.validate()
+            plan.append(cfg)
+    return plan
+
+
+def _with_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's epoch speedup over the ``full`` run of its model, best test accuracy first."""
+    full_epoch = {r["model"]: r["epoch_seconds"] for r in rows if r["method"] == "full"}
+    for r in rows:
+        f = full_epoch.get(r["model"])
+        r["speedup_vs_full"] = f / r["epoch_seconds"] if f and r["epoch_seconds"] else None
+    return sorted(rows, key=lambda r: -r["test_accuracy"])
+
+
 def compare(base: TrainConfig, methods: str | list[str], models: str | list[str], output_dir: str | Path, *,
             baselines: str | list[str] | None = None, overwrite: bool = False, progress: bool = True
             ) -> dict[str, Any]:
@@ -124,8 +147,6 @@ def compare(base: TrainConfig, methods: str | list[str], models: str | list[str]
     baseline with the same settings is reused unless ``overwrite``; anything else in its folder is
     replaced.
     """
-    from attnlab.training.train import train
-
     models = parse_list(models, "models")
     methods = parse_list(methods, "methods") if models else []
     baselines = parse_list(baselines, "baselines")
@@ -139,46 +160,20 @@ def compare(base: TrainConfig, methods: str | list[str], models: str | list[str]
     for b in baselines:
         get_baseline(b)
     out = Path(output_dir).expanduser()
-    names = _run_names(models, methods)
-    plan = []
-    for model in models:
-        for method in methods:
-            cfg = replace(base, model=model, method=method, output_dir=str(out / names[model, method]),
-                          learning_rate=None if len(methods) > 1 else base.learning_rate)
-            cfg.validate()
-            plan.append(cfg)
-    data = load_base_data(base)
+    plan = _plan(base, models, methods, out)
+    data = load_config_data(base)  # every row trains on the same split
     check_baselines(baselines, data)  # before hours of training, not after
     out.mkdir(parents=True, exist_ok=True)
-    test_texts = list(data.splits["test"]["text"])
 
-    rows, runs = [], []
-    for i, cfg in enumerate(plan, 1):
-        path = Path(cfg.output_dir)
-        if not overwrite and reusable_run(path, cfg):
-            log.info("compare %d/%d: %s with %s already trained, reusing %s", i, len(plan), cfg.model, cfg.method,
-                     path)
-            run = open_run(path)
-        else:
-            log.info("compare %d/%d: training %s with %s", i, len(plan), cfg.model, cfg.method)
-            run = train(cfg, data=data, overwrite=True, progress=progress)
-        runs.append(run)
-    for run, speed in zip(runs, _inference_speeds(runs, test_texts) if runs else [], strict=True):
-        rows.append({**run_row(run), "inference_sentences_per_second": speed})
-    for b in baselines:
-        rows.append(run_baseline(b, data, out, seed=base.seed, overwrite=overwrite))
-    full_epoch = {r["model"]: r["epoch_seconds"] for r in rows if r["method"] == "full"}
-    for r in rows:
-        f = full_epoch.get(r["model"])
-        r["speedup_vs_full"] = f / r["epoch_seconds"] if f and r["epoch_seconds"] else None
-    rows.sort(key=lambda r: -r["test_accuracy"])
+    runs = [train_or_reuse(cfg, data, step=f"compare {i}/{len(plan)}", what=f"{cfg.model} with {cfg.method}",
+                           overwrite=overwrite, progress=progress, log=log) for i, cfg in enumerate(plan, 1)]
+    speeds = _inference_speeds(runs, list(data.splits["test"]["text"])) if runs else []
+    rows = [{**run_row(run), "inference_sentences_per_second": speed} for run, speed in zip(runs, speeds, strict=True)]
+    rows += [run_baseline(b, data, out, seed=base.seed, overwrite=overwrite) for b in baselines]
+    rows = _with_speedups(rows)
 
     hw = hardware()
-    result = {"data": data.name, "seed": base.seed,
-              "budget": {"epochs": base.epochs, "max_steps": base.max_steps, "batch_size": base.batch_size,
-                         "max_train_samples": base.max_train_samples, "max_eval_samples": base.max_eval_samples,
-                         "train_rows": len(data.splits["train"]), "validation_rows": len(data.splits["validation"]),
-                         "test_rows": len(data.splits["test"])},
+    result = {"data": data.name, "seed": base.seed, "budget": budget(base, data),
               "models": models, "methods": methods, "baselines": baselines, "rows": rows, "hardware": hw,
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     table = markdown_table(rows, COLUMNS)

@@ -1,15 +1,18 @@
-"""What ``compare`` and ``sweep`` share: parsing lists, loading the data once, reusing finished
-runs, one row per run, and the Markdown/CSV/JSON tables."""
+"""What ``compare`` and ``sweep`` share: parsing lists, reusing finished runs, one row per run, and the
+Markdown/CSV/JSON tables. (Both load their data once with ``attnlab.training.build.load_config_data``,
+as ``train`` does.)"""
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
-from attnlab.data import TextDataset, load_data
+from attnlab.data import TextDataset
 from attnlab.errors import UserError
+from attnlab.evaluation import tables
 from attnlab.io import write_json_atomic, write_text_atomic
 from attnlab.rundir import Run, is_finished_run
 from attnlab.training.config import TrainConfig
@@ -38,24 +41,43 @@ def parse_list(value: str | list | tuple | None, what: str, cast=str) -> list:
     return list(dict.fromkeys(out))
 
 
-def load_base_data(base: TrainConfig) -> TextDataset:
-    """The data set every row of a comparison trains on: ``base``'s source, split, seed and subset."""
-    return load_data(base.data, data_dir=base.data_dir, text_column=base.text_column,
-                     label_column=base.label_column, val_fraction=base.val_fraction,
-                     test_fraction=base.test_fraction, seed=base.seed, max_train_samples=base.max_train_samples,
-                     max_eval_samples=base.max_eval_samples)
-
-
 def reusable_run(path: Path, cfg: TrainConfig) -> bool:
     """A finished run in ``path`` trained with these settings (the ones the caller fixed)."""
     if not is_finished_run(path):
         return False
+    from attnlab.models import resolve_model
+    from attnlab.models.pooling import resolve_pooling
     from attnlab.runtime import resolve_precision
+    from attnlab.training.methods import get_method
 
     stored = open_run(path).config
     want = {k: v for k, v in cfg.to_dict().items() if v is not None and k not in ("output_dir", "run_name")}
-    want["precision"] = resolve_precision(cfg.precision)  # config.yaml records the resolved one
+    want["precision"] = resolve_precision(cfg.precision)  # config.yaml records the resolved ones
+    want["pooling"] = resolve_pooling(cfg.pooling, resolve_model(cfg.model).path, get_method(cfg.method).auto_pooling)
     return all(stored.get(k) == v for k, v in want.items())
+
+
+def train_or_reuse(cfg: TrainConfig, data: TextDataset, *, step: str, what: str, overwrite: bool, progress: bool,
+                   log: logging.Logger) -> Run:
+    """The finished run in ``cfg.output_dir`` when it was trained with these settings (and not
+    ``overwrite``), else a fresh one trained on ``data``; ``step`` ("sweep 2/9") and ``what`` name it
+    in the caller's ``log``."""
+    from attnlab.training.train import train
+
+    path = Path(cfg.output_dir)
+    if not overwrite and reusable_run(path, cfg):
+        log.info("%s: %s already trained, reusing %s", step, what, path)
+        return open_run(path)
+    log.info("%s: training %s", step, what)
+    return train(cfg, data=data, overwrite=True, progress=progress)
+
+
+def budget(base: TrainConfig, data: TextDataset) -> dict[str, Any]:
+    """The budget every row of a comparison shares, and the rows it trained and evaluated on."""
+    return {"epochs": base.epochs, "max_steps": base.max_steps, "batch_size": base.batch_size,
+            "max_train_samples": base.max_train_samples, "max_eval_samples": base.max_eval_samples,
+            "train_rows": len(data.splits["train"]), "validation_rows": len(data.splits["validation"]),
+            "test_rows": len(data.splits["test"])}
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -94,10 +116,8 @@ def fmt(value: Any, spec: str, missing: str) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[Column], missing: str = "n/a") -> str:
-    head = "| " + " | ".join(t for _, t, _ in columns) + " |"
-    sep = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(fmt(r.get(k), spec, missing) for k, _, spec in columns) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
+    body = [[fmt(r.get(k), spec, missing) for k, _, spec in columns] for r in rows]
+    return tables.markdown_table([t for _, t, _ in columns], body).rstrip("\n")
 
 
 def write_tables(out: Path, stem: str, markdown: str, result: dict[str, Any]) -> None:

@@ -24,18 +24,18 @@ from attnlab.errors import UserError
 from attnlab.evaluation.plots import plt, save_figure
 from attnlab.experiments.report import (
     Column,
-    load_base_data,
+    budget,
     markdown_table,
     parse_list,
-    reusable_run,
     run_row,
+    train_or_reuse,
     write_tables,
 )
 from attnlab.models import load_pretrained, resolve_model
 from attnlab.rundir import hardware
+from attnlab.training.build import load_config_data
 from attnlab.training.config import TrainConfig
-from attnlab.training.methods import get_method
-from attnlab.training.rundir import open_run
+from attnlab.training.methods import get_method, lora_methods
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ FAMILIES: dict[str, tuple[list[str], list[str]]] = {
     "llama": (["q_proj", "k_proj", "v_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"]),
     "attnlab-scratch": (["q_proj", "k_proj", "v_proj", "o_proj"], ["ffn.fc1", "ffn.fc2"]),
 }
-ADAPTERS = ("lora", "qlora")
 COLUMNS: list[Column] = [
     ("name", "run", ""), ("method", "method", ""), ("targets", "targets", ""), ("rank", "r", ""),
     ("adapted_modules", "adapted layers", ""), ("trainable_params", "trainable params", ","),
@@ -125,24 +124,12 @@ def _plot(rows: list[dict[str, Any]], y: str, ylabel: str, title: str, path: Pat
     save_figure(fig, path)
 
 
-def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], output_dir: str | Path, *,
-          baselines: str | list[str] | None = ("head", "bitfit"), adapter: str = "lora", overwrite: bool = False,
-          progress: bool = True) -> dict[str, Any]:
-    """Train ``adapter`` at every (target set, rank) and each baseline method with ``base``'s model,
-    data, seed and budget; write the table and plots to ``output_dir``.
-
-    ``base.learning_rate`` (when set) applies to the adapter runs; baselines use their method's
-    default. A finished run with the same settings is reused unless ``overwrite``.
-    """
-    from attnlab.training.train import train
-
-    ranks = parse_list(ranks, "ranks", int)
-    targets = parse_list(targets, "targets")
-    baselines = parse_list(baselines, "baselines")
+def _check_request(ranks: list[int], targets: list[str], baselines: list[str], adapter: str) -> None:
     if any(r <= 0 for r in ranks):
         raise UserError("ranks must be positive", where="--ranks", fix="pass e.g. 1,4,16,64")
-    if adapter not in ADAPTERS:
-        raise UserError(f"'{adapter}' is not an adapter method", where="--adapter", fix=f"pick {' or '.join(ADAPTERS)}")
+    if adapter not in lora_methods():
+        raise UserError(f"'{adapter}' is not an adapter method", where="--adapter",
+                        fix=f"pick {' or '.join(lora_methods())}")
     for t in targets:
         if t not in TARGET_SETS:
             raise UserError(f"unknown target set '{t}'", where="--targets", fix=f"pick from {', '.join(TARGET_SETS)}")
@@ -156,9 +143,10 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
     if bool(ranks) != bool(targets):
         raise UserError("--ranks and --targets go together", where="attnlab sweep", fix="pass both, or neither")
 
-    out = Path(output_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    data = load_base_data(base)
+
+def _plan(base: TrainConfig, out: Path, ranks: list[int], targets: list[str], baselines: list[str],
+          adapter: str) -> list[tuple[str, TrainConfig, str | None, int | None, int | None]]:
+    """(row name, settings, target set, rank, adapted layers) per row: adapters first, then baselines."""
     linear = linear_layer_names(base.model) if targets else []
     plan: list[tuple[str, TrainConfig, str | None, int | None, int | None]] = []
     for t in targets:
@@ -169,25 +157,35 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
             plan.append((name, cfg, t, r, adapted_count(linear, mods)))
     for b in baselines:
         plan.append((b, replace(base, method=b, learning_rate=None, output_dir=str(out / b)), None, None, None))
+    return plan
 
+
+def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], output_dir: str | Path, *,
+          baselines: str | list[str] | None = ("head", "bitfit"), adapter: str = "lora", overwrite: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Train ``adapter`` at every (target set, rank) and each baseline method with ``base``'s model,
+    data, seed and budget; write the table and plots to ``output_dir``.
+
+    ``base.learning_rate`` (when set) applies to the adapter runs; baselines use their method's
+    default. A finished run with the same settings is reused unless ``overwrite``.
+    """
+    ranks = parse_list(ranks, "ranks", int)
+    targets = parse_list(targets, "targets")
+    baselines = parse_list(baselines, "baselines")
+    _check_request(ranks, targets, baselines, adapter)
+    out = Path(output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_config_data(base)  # every row trains on the same split
+    plan = _plan(base, out, ranks, targets, baselines, adapter)
     rows = []
     for i, (name, cfg, t, r, adapted) in enumerate(plan, 1):
         cfg.validate()
-        path = Path(cfg.output_dir)
-        if not overwrite and reusable_run(path, cfg):
-            log.info("sweep %d/%d: %s already trained, reusing %s", i, len(plan), name, path)
-            run = open_run(path)
-        else:
-            log.info("sweep %d/%d: training %s", i, len(plan), name)
-            run = train(cfg, data=data, overwrite=True, progress=progress)
+        run = train_or_reuse(cfg, data, step=f"sweep {i}/{len(plan)}", what=name, overwrite=overwrite,
+                             progress=progress, log=log)
         rows.append(_row(run, name, t, r, adapted))
 
     result: dict[str, Any] = {
-        "data": data.name, "model": base.model, "adapter": adapter, "seed": base.seed,
-        "budget": {"epochs": base.epochs, "max_steps": base.max_steps, "batch_size": base.batch_size,
-                   "max_train_samples": base.max_train_samples, "max_eval_samples": base.max_eval_samples,
-                   "train_rows": len(data.splits["train"]), "validation_rows": len(data.splits["validation"]),
-                   "test_rows": len(data.splits["test"])},
+        "data": data.name, "model": base.model, "adapter": adapter, "seed": base.seed, "budget": budget(base, data),
         "ranks": ranks, "targets": targets, "baselines": baselines, "rows": rows, "hardware": hardware(),
     }
     table = markdown_table(rows, COLUMNS, missing="-")

@@ -22,6 +22,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassificati
 from attnlab.errors import UserError
 from attnlab.logs import quiet_model_loading
 from attnlab.models import load_pretrained, resolve_model
+from attnlab.models.pooling import POOLINGS, apply_pooling
 from attnlab.rundir import Run, open_run
 
 log = logging.getLogger(__name__)
@@ -71,55 +72,89 @@ def refuse_custom_code(run: Run) -> None:
                             "a run", where=str(path), fix="use a run trained by attnlab on a built-in architecture")
 
 
+# a run's ``task`` (config.yaml) -> the model class it loads, and whether that model has a classifier
+# head sized by the labels (text2text: a seq2seq model writes the label word with its LM head)
+TASK_MODELS: dict[str, tuple[Any, bool]] = {"classification": (AutoModelForSequenceClassification, True),
+                                            "text2text": (AutoModelForSeq2SeqLM, False)}
+
+
+def _base_kwargs(run: Run, sized_head: bool, extra: dict[str, Any]) -> dict[str, Any]:
+    if not sized_head:
+        return extra
+    return dict(num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
+                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+
+
+def _load_adapter(run: Run, auto: Any, base_kw: dict[str, Any], merge: bool) -> torch.nn.Module:
+    """A PEFT adapter run: the adapter on its recorded base model, rebuilt as the run's config.yaml
+    says (``quantization``, which the qlora method records: the base re-quantized as in training)."""
+    from peft import PeftModel
+
+    resolved = resolve_model(base_model_ref(run))
+    if run.config.get("quantization"):
+        from attnlab.models.nf4 import load_base
+
+        base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
+    else:
+        base = load_pretrained(auto.from_pretrained, resolved, **base_kw)
+    model = PeftModel.from_pretrained(base, run.model_dir)
+    return model.merge_and_unload() if merge else model
+
+
+def _load_whole(run: Run, auto: Any, extra: dict[str, Any]) -> torch.nn.Module:
+    """A whole-model run: a plain transformers folder, every tensor present."""
+    import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
+
+    model, info = auto.from_pretrained(run.model_dir, use_safetensors=True, output_loading_info=True,
+                                       trust_remote_code=False, **extra)
+    missing = sorted(info["missing_keys"]) + sorted(k[0] for k in info["mismatched_keys"])
+    if missing:  # transformers would fill them in at random, and its report is silenced
+        raise UserError(f"the run's weights lack {len(missing)} tensors ({', '.join(missing[:3])}"
+                        f"{', ...' if len(missing) > 3 else ''})", where=str(run.model_dir),
+                        fix="the run directory is incomplete: re-run training")
+    return model
+
+
 def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implementation: str | None = None,
                    **kwargs: Any) -> tuple[torch.nn.Module, Any]:
-    """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights."""
+    """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights.
+
+    What loads is what the run recorded: its ``task`` (the model class), its ``model/`` folder (a
+    PEFT adapter, whatever method trained it, or a whole model) and, for an adapter, its base model
+    and how that base was stored."""
     run = run if isinstance(run, Run) else open_run(run)
     require_safetensors(run)
     refuse_custom_code(run)
     # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
     extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
-    text2text = run.config.get("task") == "text2text"  # a seq2seq model that writes the label word
-    auto = AutoModelForSeq2SeqLM if text2text else AutoModelForSequenceClassification
     if attn_implementation:
         extra["attn_implementation"] = attn_implementation
+    auto, sized_head = TASK_MODELS.get(run.config.get("task") or "classification", TASK_MODELS["classification"])
     try:
         with quiet_model_loading():  # the head a PEFT base is built with is reported "newly initialized"
             tokenizer = AutoTokenizer.from_pretrained(run.model_dir, trust_remote_code=False)
-            if run.is_adapter:
-                from peft import PeftModel
-
-                base_kw = extra if text2text else dict(
-                    num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                    label2id={n: i for i, n in enumerate(run.labels)}, **extra)
-                resolved = resolve_model(base_model_ref(run))
-                if run.config.get("quantization"):  # qlora: the base re-quantized as in training
-                    from attnlab.models.nf4 import load_base
-
-                    base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
-                else:
-                    base = load_pretrained(auto.from_pretrained, resolved, **base_kw)
-                model = PeftModel.from_pretrained(base, run.model_dir)
-                if merge:
-                    model = model.merge_and_unload()
-            else:
-                import attnlab.scratch  # noqa: F401  (registers the from-scratch encoder with the Auto classes)
-
-                model, info = auto.from_pretrained(run.model_dir, use_safetensors=True, output_loading_info=True,
-                                                   trust_remote_code=False, **extra)
-                missing = sorted(info["missing_keys"]) + sorted(k[0] for k in info["mismatched_keys"])
-                if missing:  # transformers would fill them in at random, and its report is silenced
-                    raise UserError(f"the run's weights lack {len(missing)} tensors ({', '.join(missing[:3])}"
-                                    f"{', ...' if len(missing) > 3 else ''})", where=str(run.model_dir),
-                                    fix="the run directory is incomplete: re-run training")
+            model = (_load_adapter(run, auto, _base_kwargs(run, sized_head, extra), merge) if run.is_adapter
+                     else _load_whole(run, auto, extra))
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # corrupted or incomplete weights
         if "mismatched" in str(exc) or "size mismatch" in str(exc):
             raise UserError(f"the run's weights do not fit the {len(run.labels)} labels in labels.json",
                             where=str(run.path), fix="the run directory is inconsistent: re-run training") from None
         raise UserError(f"could not load the model in the run: {str(exc).splitlines()[0][:200]}",
                         where=str(run.model_dir), fix="re-run training into a fresh --output-dir") from None
-    if not text2text and model.config.num_labels != len(run.labels):
+    if sized_head and model.config.num_labels != len(run.labels):
         raise UserError(f"model has {model.config.num_labels} outputs but labels.json lists {len(run.labels)}",
                         where=str(run.path), fix="the run directory is inconsistent: re-run training")
+    if sized_head:
+        apply_pooling(model, run_pooling(run))
     model.eval()
     return model, tokenizer
+
+
+def run_pooling(run: Run) -> str:
+    """How the run's classifier pools, as config.yaml records it (runs from before pooling was a
+    setting used the architecture's own pooler)."""
+    pooling = run.config.get("pooling") or "pooler"
+    if pooling not in POOLINGS[1:]:
+        raise UserError(f"config.yaml has pooling {pooling!r}, not one of {', '.join(POOLINGS[1:])}",
+                        where=str(run.path / "config.yaml"), fix="the run directory is inconsistent: re-run training")
+    return pooling

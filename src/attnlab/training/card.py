@@ -9,7 +9,8 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}"
 
 
-def model_card(m: dict[str, Any], cfg: dict[str, Any]) -> str:
+def model_card(m: dict[str, Any], cfg: dict[str, Any], task_line: str | None = None) -> str:
+    """README.md from metrics.json (``m``) and config.yaml (``cfg``); ``task_line``: the task's own line."""
     t, v, tr = m["test"], m["validation"], m["training"]
     p = m["params"]
     lines = [
@@ -24,8 +25,7 @@ def model_card(m: dict[str, Any], cfg: dict[str, Any]) -> str:
         f"| test | {_pct(t['accuracy'])} | {_pct(t['macro_f1'])} | {t['examples']} |",
         "",
         f"- labels: {', '.join(m['labels'])}",
-        *(["- task: text2text (the seq2seq model writes the label word; predictions score every label's tokens; "
-            "load `model/` with AutoModelForSeq2SeqLM)"] if m.get("task") == "text2text" else []),
+        *([f"- {task_line}"] if task_line else []),
         f"- trainable parameters: {p['trainable']:,} of {p['total']:,} ({p['trainable_percent']:.2f}%)",
         f"- training: {tr['epochs']:.2f} epochs, {tr['steps']} steps, {tr['wall_seconds']:.1f} s wall,"
         f" precision {tr['precision']}, device {tr['device']}, batch {tr['batch_size']}, lr {tr['learning_rate']}",

@@ -1,10 +1,14 @@
 """Training settings: one dataclass, filled from defaults, a recipe YAML and CLI flags (in that
-order), validated once, and saved as ``config.yaml`` in the run directory."""
+order), validated once, and saved as ``config.yaml`` in the run directory.
+
+Each field carries its type, default, help and CLI group in its ``metadata``
+(:mod:`attnlab.training.settings` says which facts it may hold); the flags of every training command,
+the recipe checks and the generated reference are derived from these fields, and ``config.yaml``
+holds them in field order."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -13,61 +17,146 @@ from typing import Any
 import yaml
 
 from attnlab.errors import UserError
+from attnlab.models.pooling import POOLINGS
+from attnlab.training.settings import UNSET, Switch, check_fields, invalid, meta
 
 TASKS = ("classification", "text2text")
+PRECISIONS = ("auto", "bf16", "fp32")
+BEST_MODEL_METRICS = ("accuracy", "macro_f1", "loss")
+
+
+def rate_text(x: float) -> str:
+    """5e-05 -> "5e-5"."""
+    mantissa, exponent = f"{x:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def method_help() -> str:
+    """The ``method`` help, from the method registry (imported only when the text is shown)."""
+    from attnlab.training.methods import METHODS
+
+    return "fine-tuning method: " + " | ".join(METHODS)
+
+
+def learning_rate_defaults() -> str:
+    """Each method's default learning rate, with the model registry's per-model exceptions:
+    "per method: full 5e-5 (5e-4 for scratch-encoder), lora/qlora 5e-4, ..."."""
+    from attnlab.models.registry import MODELS
+    from attnlab.training.methods import METHODS
+
+    groups: dict[tuple[float, tuple[str, ...]], list[str]] = {}
+    for m in METHODS.values():
+        exceptions = tuple(f"{rate_text(src.learning_rates[m.name])} for {src.name}" for src in MODELS.values()
+                           if m.name in src.learning_rates)
+        groups.setdefault((m.learning_rate, exceptions), []).append(m.name)
+    return "per method: " + ", ".join(f"{'/'.join(names)} {rate_text(lr)}" + (f" ({', '.join(exc)})" if exc else "")
+                                      for (lr, exc), names in groups.items())
+
+
+# the argument groups of `attnlab train --help`; a setting without one is recipe-only
+DATA, MODEL, TRAINING, LORA, BOOKKEEPING = "data", "model and method", "training", "LoRA", "bookkeeping"
 
 
 @dataclass
 class TrainConfig:
-    """Everything needed to reproduce a run. ``None`` means "the method's default"."""
+    """Everything needed to reproduce a run. ``None`` is a value: "the method's default", "all rows",
+    "disabled" (``early_stopping_patience``), as each field's help says."""
 
+    # the fields in config.yaml order; each one's argument group (`group=`) is its place in --help
     # what
-    data: str = "movie-snippets"  # a named data set, a file, or a folder of split files
-    model: str = "minilm-l6"  # a registered name, a local HF folder, or a hub id
-    method: str = "lora"  # full | lora | head (and any registered method)
-    task: str = "classification"  # classification (a head on the model) | text2text (a seq2seq model writes the label)
-    output_dir: str = "runs/run"
+    data: str = field(default="movie-snippets", metadata=meta(
+        "named data set (movie-snippets, sst2), a CSV/TSV/JSON/JSONL/Parquet file, or a folder of "
+        "train/validation/test files", group=DATA))
+    model: str = field(default="minilm-l6", metadata=meta(
+        "registered name (see `attnlab models`), local HF folder or hub id", group=MODEL))
+    method: str = field(default="lora", metadata=meta(method_help, group=MODEL))
+    task: str = field(default="classification", metadata=meta(
+        "classification: a classifier head on the model; text2text: a seq2seq model (T5) writes the label word, "
+        "scored per label", group=MODEL, choices=TASKS))
+    pooling: str = field(default="auto", metadata=meta(
+        "classification: how token vectors become the sentence vector the classifier reads: mean, cls, max, "
+        "pooler (the architecture's own head, e.g. BERT's tanh layer on [CLS]), or auto: for head (a frozen "
+        "encoder) what the checkpoint was trained with (mean for the packaged sentence-transformers models), "
+        "for the other methods pooler",
+        group=MODEL, choices=POOLINGS))
+    output_dir: str = field(default="runs/run", metadata=meta("the run directory to write"))  # flag: per command
     # data
-    data_dir: str | None = None  # folder for named data sets that need one (sst2)
-    text_column: str | None = None
-    label_column: str | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    max_length: int = 128  # tokens; longer texts are truncated
-    text_prefix: str | None = None  # text2text only: put before every input, e.g. "sst2 sentence: "
+    data_dir: str | None = field(default=None, metadata=meta(
+        "folder for named data sets that need one, e.g. a GLUE-style SST-2 folder (or set ATTNLAB_SST2_DIR)",
+        group=DATA))
+    text_column: str | None = field(default=None, metadata=meta(
+        "text column", group=DATA, default_text="detected from common names"))
+    label_column: str | None = field(default=None, metadata=meta(
+        "label column", group=DATA, default_text="detected from common names"))
+    max_train_samples: int | None = field(default=None, metadata=meta(
+        "use a stratified subset of the training split", group=TRAINING, default_text="all rows"))
+    max_eval_samples: int | None = field(default=None, metadata=meta(
+        "use stratified subsets of validation and test", group=TRAINING, default_text="all rows"))
+    val_fraction: float = field(default=0.1, metadata=meta(
+        "validation share when it is carved from train", group=TRAINING))
+    test_fraction: float = field(default=0.1, metadata=meta("test share when it is carved from train", group=TRAINING))
+    max_length: int = field(default=128, metadata=meta(
+        "truncate texts to this many tokens", group=TRAINING, positive=True))
+    text_prefix: str | None = field(default=None, metadata=meta(
+        "text2text: put before every input, e.g. 'sst2 sentence: '", group=MODEL))
     # optimisation
-    epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float | None = None  # method default when None
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    gradient_accumulation_steps: int = 1
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    lr_scheduler: str = "linear"
-    seed: int = 42
-    precision: str = "auto"  # auto | bf16 | fp32
-    early_stopping_patience: int | None = 2  # evaluations without improvement; None disables
-    metric_for_best_model: str = "accuracy"
-    eval_every_steps: int | None = None  # evaluate every N steps instead of every epoch
-    group_by_length: bool = True  # batches of similar length: less padding
+    epochs: float = field(default=3.0, metadata=meta("training epochs", group=TRAINING))
+    max_steps: int = field(default=-1, metadata=meta(
+        "stop after this many optimiser steps; > 0 overrides --epochs", group=TRAINING))
+    learning_rate: float | None = field(default=None, metadata=meta(
+        "peak learning rate", group=TRAINING, flags=("--learning-rate", "--lr"), default_text=learning_rate_defaults))
+    batch_size: int = field(default=32, metadata=meta("training batch size", group=TRAINING, positive=True))
+    eval_batch_size: int = field(default=128, metadata=meta("evaluation batch size", group=TRAINING, positive=True))
+    gradient_accumulation_steps: int = field(default=1, metadata=meta(
+        "batches whose gradients add up to one optimiser step", group=TRAINING, positive=True))
+    weight_decay: float = field(default=0.01, metadata=meta("AdamW weight decay", group=TRAINING))
+    warmup_ratio: float = field(default=0.06, metadata=meta("share of steps spent warming up", group=TRAINING))
+    lr_scheduler: str = field(default="linear", metadata=meta(
+        "transformers scheduler name, e.g. linear, cosine, constant", group=TRAINING))
+    seed: int = field(default=42, metadata=meta(
+        "random seed: splits, subsets, initialisation, batch order", group=TRAINING))
+    precision: str = field(default="auto", metadata=meta(
+        "auto: bf16 where the hardware does it natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32",
+        group=TRAINING, choices=PRECISIONS))
+    early_stopping_patience: int | None = field(default=2, metadata=meta(
+        "evaluations without improvement before stopping; null (--no-early-stopping) turns it off",
+        group=TRAINING, positive=True, switches=(Switch("--no-early-stopping", None, "train for the whole budget"),)))
+    metric_for_best_model: str = field(default="accuracy", metadata=meta(
+        "validation metric that picks the best checkpoint", group=TRAINING, choices=BEST_MODEL_METRICS))
+    eval_every_steps: int | None = field(default=None, metadata=meta(
+        "evaluate and checkpoint every N steps", group=TRAINING, positive=True, default_text="every epoch"))
+    group_by_length: bool = field(default=True, metadata=meta(
+        "batches of similar length: less padding", group=TRAINING,
+        switches=(Switch("--no-group-by-length", False, "random batches instead of length-grouped ones"),)))
     # method settings
-    lora_r: int = 16
-    lora_alpha: int | None = None  # 2 * r when None
-    lora_dropout: float = 0.0
-    lora_targets: list[str] | str | None = None  # None: all attention + MLP linears
+    lora_r: int = field(default=16, metadata=meta("adapter rank", group=LORA, positive=True))
+    lora_alpha: int | None = field(default=None, metadata=meta(
+        "scaling numerator", group=LORA, positive=True, default_text="2 × lora_r"))
+    lora_dropout: float = field(default=0.0, metadata=meta("dropout on the adapters' input", group=LORA))
+    lora_targets: list[str] | str | None = field(default=None, metadata=meta(
+        "comma-separated module names, or all-linear", group=LORA,
+        default_text="every attention and MLP linear layer"))
     # logging and bookkeeping
-    logging_steps: int = 50
-    report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"], ["mlflow"]
-    num_threads: int | None = None  # torch intra-op threads; None = physical cores (shared under torchrun)
+    logging_steps: int = field(default=50, metadata=meta(
+        "log loss and learning rate every N steps", group=BOOKKEEPING, positive=True))
+    report_to: list[str] = field(default_factory=list, metadata=meta(
+        "comma-separated Trainer integrations, e.g. tensorboard,mlflow", group=BOOKKEEPING))
+    num_threads: int | None = field(default=None, metadata=meta(
+        "torch CPU threads", group=BOOKKEEPING, positive=True,
+        default_text="all physical cores, shared under torchrun"))
     # speed (docs/speed.md: what each does and what it measured)
-    torch_compile: bool = False  # torch.compile the model (CPU needs a C++ compiler); see docs/speed.md
-    optim: str | None = None  # Trainer optimizer name; None = Trainer's default (fused AdamW on torch >= 2.8)
-    pad_to_multiple_of: int | None = None  # pad each batch to a multiple of this many tokens
-    keep_checkpoints: bool = False
-    run_name: str | None = None
+    torch_compile: bool = field(default=False, metadata=meta(
+        "torch.compile the model (CPU needs a C++ compiler; pays off only on long runs: docs/speed.md)",
+        group=BOOKKEEPING, switches=(Switch("--torch-compile", True),)))
+    optim: str | None = field(default=None, metadata=meta(
+        "Trainer optimizer name, e.g. adamw_torch", group=BOOKKEEPING,
+        default_text="Trainer's, fused AdamW on torch >= 2.8"))
+    pad_to_multiple_of: int | None = field(default=None, metadata=meta(
+        "pad each batch to a multiple of N tokens", group=BOOKKEEPING, positive=True))
+    keep_checkpoints: bool = field(default=False, metadata=meta(
+        "keep Trainer checkpoints after the run", group=BOOKKEEPING, switches=(Switch("--keep-checkpoints", True),)))
+    run_name: str | None = field(default=None, metadata=meta(  # recipe only: no group, no flag
+        "the run's name in Trainer integrations (--report-to)", default_text="the output folder's name"))
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -76,11 +165,13 @@ class TrainConfig:
 
     @classmethod
     def from_sources(cls, recipe: str | Path | None = None, **overrides: Any) -> TrainConfig:
-        """Defaults, then the recipe YAML, then the non-None overrides (CLI flags)."""
+        """Defaults, then the recipe YAML, then the overrides (CLI flags). An override is a value,
+        ``None`` included (``early_stopping_patience=None`` disables early stopping); leave a setting
+        out, or pass :data:`~attnlab.training.settings.UNSET`, to keep the recipe's value."""
         values: dict[str, Any] = {}
         if recipe is not None:
             values.update(load_recipe(recipe))
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: v for k, v in overrides.items() if v is not UNSET})
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise UserError(f"unknown setting(s): {', '.join(unknown)}", where=str(recipe or "config"),
@@ -94,29 +185,20 @@ class TrainConfig:
 
     # -- validation -----------------------------------------------------------------------------
     def validate(self) -> None:
-        def bad(name: str, why: str, fix: str) -> UserError:
-            return UserError(f"invalid {name}: {why}", where=f"--{name.replace('_', '-')}", fix=fix)
+        """Types, choices and positivity from the field declarations, then the ranges no type says."""
+        if isinstance(self.report_to, str):  # a comma-separated string, as the flag and recipes give it
+            self.report_to = [s for s in self.report_to.split(",") if s and s != "none"]
+        if isinstance(self.lora_targets, str) and self.lora_targets not in ("all-linear",):
+            self.lora_targets = [t.strip() for t in self.lora_targets.split(",") if t.strip()]
+        check_fields(self)
+        self._check_ranges()
 
-        types = {f.name: f.type for f in dataclasses.fields(self)}
-        for name, kind in types.items():  # every field against its annotation: recipes can hold anything
-            want = _type_error(getattr(self, name), str(kind))
-            if want:
-                raise bad(name, f"{getattr(self, name)!r} is not {want}", f"pass {want}")
-        for name in ("epochs", "learning_rate", "weight_decay", "warmup_ratio", "lora_dropout",
-                     "val_fraction", "test_fraction"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)):
-                raise bad(name, f"{v!r} is not a number", "pass a number")
-        for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "max_length", "lora_r",
-                     "seed", "logging_steps", "max_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise bad(name, f"{v!r} is not an integer ({types[name]})", "pass an integer")
-        positive = ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "max_length", "lora_r",
-                    "logging_steps")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise bad(name, f"{getattr(self, name)} is not positive", "pass a value > 0")
+    def _check_ranges(self) -> None:
+        fields = {f.name: f for f in dataclasses.fields(self)}
+
+        def bad(name: str, why: str, fix: str) -> UserError:
+            return invalid(fields[name], why, fix)
+
         if self.epochs <= 0 and self.max_steps <= 0:
             raise bad("epochs", f"{self.epochs} is not positive", "pass e.g. --epochs 3")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
@@ -126,75 +208,33 @@ class TrainConfig:
         if not 0 <= self.warmup_ratio < 1:
             raise bad("warmup_ratio", f"{self.warmup_ratio} is outside [0, 1)", "pass e.g. 0.06")
         if self.weight_decay < 0:
-            raise bad("weight_decay", "negative", "pass e.g. 0.01")
+            raise bad("weight_decay", f"{self.weight_decay} is negative", "pass e.g. 0.01")
         if self.max_length > 8192:
             raise bad("max_length", f"{self.max_length} is too large", "pass at most 8192 (512 for BERT)")
-        if self.task not in TASKS:
-            raise bad("task", f"'{self.task}' is not one of {', '.join(TASKS)}", "pick one of those")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise bad("precision", f"'{self.precision}' is not one of auto, bf16, fp32", "pick one of those")
-        if self.lora_alpha is not None and (isinstance(self.lora_alpha, bool) or self.lora_alpha <= 0):
-            raise bad("lora_alpha", f"{self.lora_alpha} is not positive", "pass e.g. 2 * r")
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
-            raise bad("early_stopping_patience", "must be >= 1", "pass e.g. 2, or omit it")
-        if self.metric_for_best_model not in ("accuracy", "macro_f1", "loss"):
-            raise bad("metric_for_best_model", f"'{self.metric_for_best_model}'", "pick accuracy, macro_f1 or loss")
-        if self.eval_every_steps is not None and self.eval_every_steps <= 0:
-            raise bad("eval_every_steps", "must be positive", "pass e.g. 200, or omit it")
-        if self.pad_to_multiple_of is not None and (isinstance(self.pad_to_multiple_of, bool)
-                                                    or not isinstance(self.pad_to_multiple_of, int)
-                                                    or self.pad_to_multiple_of <= 0):
-            raise bad("pad_to_multiple_of", f"{self.pad_to_multiple_of!r} is not a positive integer", "pass e.g. 8")
-        if not isinstance(self.torch_compile, bool):
-            raise bad("torch_compile", f"{self.torch_compile!r} is not true/false", "pass true or false")
+        if not 0 <= self.seed < 2**32:
+            raise bad("seed", f"{self.seed} is outside [0, 2**32)", "pass e.g. 42")
         if self.optim is not None:
             from transformers.training_args import OptimizerNames
 
-            names = [o.value for o in OptimizerNames]
-            if self.optim not in names:
+            if self.optim not in {o.value for o in OptimizerNames}:
                 raise bad("optim", f"'{self.optim}' is not a Trainer optimizer",
                           "pass e.g. adamw_torch_fused or adamw_torch (see transformers' OptimizerNames)")
-        if not 0 <= self.seed < 2**32:
-            raise bad("seed", f"{self.seed} is outside [0, 2**32)", "pass e.g. 42")
-        if self.num_threads is not None and self.num_threads <= 0:
-            raise bad("num_threads", f"{self.num_threads} is not positive", "pass e.g. 2, or omit it")
         from transformers.trainer_utils import SchedulerType
 
         if self.lr_scheduler not in {s.value for s in SchedulerType}:
             raise bad("lr_scheduler", f"'{self.lr_scheduler}' is not a transformers scheduler",
                       "pass e.g. linear, cosine or constant")
-        if isinstance(self.report_to, str):
-            self.report_to = [s for s in self.report_to.split(",") if s and s != "none"]
-        if isinstance(self.lora_targets, str) and self.lora_targets not in ("all-linear",):
-            self.lora_targets = [t.strip() for t in self.lora_targets.split(",") if t.strip()]
 
     @property
     def resolved_lora_alpha(self) -> int:
         return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora_r
 
 
-_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+def recorded_not_settings() -> set[str]:
+    """config.yaml keys that record facts, not settings: the model's path, and what methods record."""
+    from attnlab.training.methods import recorded_keys
 
-
-def _type_error(value: Any, annotation: str) -> str | None:
-    """None if ``value`` fits a simple annotation like ``int | None`` or ``list[str] | str``, else what
-    would fit, in words."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    for k in kinds:
-        if k in _KINDS and isinstance(value, _KINDS[k]) and (k == "bool" or not isinstance(value, bool)):
-            return None
-        if k.startswith("list[") and (isinstance(value, str) or (  # a string is split on commas later
-                isinstance(value, list) and all(isinstance(v, str) for v in value))):
-            return None
-    if not any(k in _KINDS or k.startswith("list[") for k in kinds):
-        return None  # an annotation this check does not know: the field's own check decides
-    names = {"str": "text", "int": "an integer", "float": "a number", "bool": "true/false"}
-    return " or ".join(names.get(k, "a list of names" if k.startswith("list[") else k) for k in kinds if k != "None")
-
-
-RECORDED_NOT_SETTINGS = frozenset({"model_path", "quantization"})
+    return {"model_path"} | recorded_keys()
 
 
 def recipe_names() -> list[str]:
@@ -229,4 +269,5 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise UserError("recipe must be a mapping of setting: value", where=where,
                         fix=f"see the packaged recipes ({', '.join(recipe_names())}) in attnlab/recipes/")
     # a run's config.yaml records facts next to its settings; they are not settings to re-apply
-    return {str(k).replace("-", "_"): v for k, v in data.items() if str(k) not in RECORDED_NOT_SETTINGS}
+    recorded = recorded_not_settings()
+    return {str(k).replace("-", "_"): v for k, v in data.items() if str(k) not in recorded}

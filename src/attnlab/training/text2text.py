@@ -25,29 +25,23 @@ from transformers import AutoConfig, AutoModelForSeq2SeqLM, DataCollatorForSeq2S
 from attnlab.errors import UserError
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model
 from attnlab.models.seq2seq import IGNORE, class_ids, label_log_likelihoods, label_targets, targets_tensor
-from attnlab.training.config import TASKS
-
-METHODS = ("full", "lora")  # PEFT task type SEQ_2_SEQ_LM for lora (methods/lora.py)
+from attnlab.training.tasks import Task
 
 
-def check(cfg) -> ResolvedModel:
-    """One-line UserErrors for a method or model text2text cannot use, before data or weights load."""
-    if cfg.method not in METHODS:
-        raise UserError(f"method '{cfg.method}' does not apply to text2text", where="--method",
-                        fix=f"pass --method {' or '.join(METHODS)} with --task text2text")
+def check(cfg) -> None:
+    """A one-line UserError for a model text2text cannot use, before data or weights load (which
+    methods train text2text is each method's own fact: ``Method.tasks``)."""
     resolved = resolve_model(cfg.model)
     config = load_pretrained(AutoConfig.from_pretrained, resolved)
     if not getattr(config, "is_encoder_decoder", False):
         raise UserError(f"model {resolved.name} is not an encoder-decoder; text2text needs a seq2seq model such as "
                         "t5-small", where="--model", fix="pass a seq2seq model (t5-small, a T5 folder), or drop "
                         "--task text2text")
-    return resolved
 
 
-def load_model(resolved: ResolvedModel, method, cfg) -> torch.nn.Module:
+def build_model(cfg, resolved: ResolvedModel, ds, tokenizer: Any, load_kwargs: dict[str, Any]) -> torch.nn.Module:
     """The seq2seq model with its language-model head: the label words are written with it."""
-    return load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, resolved,
-                           **({"dtype": torch.float32} | method.load_kwargs(cfg)))
+    return load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, resolved, **({"dtype": torch.float32} | load_kwargs))
 
 
 def describe(tokenizer: Any, labels: list[str], prefix: str) -> dict[str, Any]:
@@ -75,11 +69,11 @@ def collator(tokenizer: Any, pad_to_multiple_of: int | None = None) -> DataColla
     return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE, pad_to_multiple_of=pad_to_multiple_of)
 
 
-def trainer_parts(tokenizer: Any, labels: list[str], pad_to_multiple_of: int | None = None):
+def trainer_parts(tokenizer: Any, labels: list[str], cfg):
     """(Trainer class, data collator) for ``train``: a :class:`LabelScoringTrainer` that knows the
     label targets, and a collator that pads targets with -100."""
     targets = targets_tensor(label_targets(tokenizer, labels))
-    return functools.partial(LabelScoringTrainer, targets=targets), collator(tokenizer, pad_to_multiple_of)
+    return functools.partial(LabelScoringTrainer, targets=targets), collator(tokenizer, cfg.pad_to_multiple_of)
 
 
 # -- evaluation: label scoring (attnlab.models.seq2seq) -------------------------------------------
@@ -127,5 +121,15 @@ def generation_exact_match(model: torch.nn.Module, tokenizer: Any, split, batch_
     return hits / len(rows) if len(rows) else float("nan")
 
 
-__all__ = ["METHODS", "TASKS", "LabelScoringTrainer", "check", "collator", "describe", "generation_exact_match",
-           "load_model", "tokenize", "trainer_parts"]
+TASK = Task(
+    "text2text", "SEQ_2_SEQ_LM", check=check, build_model=build_model, trainer_parts=trainer_parts,
+    encode=lambda ds, tok, cfg: tokenize(ds, tok, cfg.max_length, cfg.text_prefix or ""),
+    # free generation too, beside the label scoring
+    split_metrics=lambda model, tok, split, cfg: {
+        "generation_exact_match": generation_exact_match(model, tok, split, cfg.eval_batch_size)},
+    describe=lambda tok, labels, cfg: {"text2text": describe(tok, labels, cfg.text_prefix or "")},
+    card_line="task: text2text (the seq2seq model writes the label word; predictions score every label's tokens; "
+              "load `model/` with AutoModelForSeq2SeqLM)")
+
+__all__ = ["TASK", "LabelScoringTrainer", "build_model", "check", "collator", "describe", "generation_exact_match",
+           "tokenize", "trainer_parts"]

@@ -1,5 +1,9 @@
 """``train``: data + model + method -> a finished run directory, with HF Trainer doing the work.
 
+:func:`train` reads top-down: check the settings, build (:mod:`attnlab.training.build`: data, tokenizer,
+the task's model prepared by the method, the task's Trainer), fit, evaluate, write the run. Neither
+the method nor the task is asked its name: each is one registration that carries its facts.
+
 The same code runs on one CPU, one GPU, or many processes under ``torchrun`` / ``accelerate
 launch`` (Trainer uses Accelerate underneath); only rank 0 writes the run directory.
 """
@@ -19,24 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    DataCollatorWithPadding,
-    EarlyStoppingCallback,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import EarlyStoppingCallback, Trainer
 
-from attnlab import rundir, runtime
-from attnlab.data import TextDataset, load_data
+from attnlab import rundir
+from attnlab.data import TextDataset
 from attnlab.errors import UserError
 from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
 from attnlab.io import atomic_dir, write_json_atomic, write_text_atomic
-from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
-from attnlab.training import text2text
+from attnlab.training.build import Setup, build, check, training_arguments
 from attnlab.training.callbacks import (
     HistoryCallback,
     InterruptCallback,
@@ -46,7 +41,7 @@ from attnlab.training.callbacks import (
 )
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
-from attnlab.training.methods import Method, base_weight_memory, count_params, get_method
+from attnlab.training.methods import base_weight_memory, count_params
 from attnlab.training.rundir import open_run
 
 log = logging.getLogger(__name__)
@@ -78,115 +73,6 @@ def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     fix = "pass --resume to continue it, " if has_ckpt and not finished else ""
     raise UserError(f"output directory already holds {what}", where=str(out),
                     fix=f"{fix}pass --overwrite to replace it, or choose another --output-dir")
-
-
-def tokenize(ds: TextDataset, tokenizer: Any, max_length: int):
-    def encode(batch):
-        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        enc["length"] = [len(ids) for ids in enc["input_ids"]]
-        return enc
-
-    return ds.splits.map(encode, batched=True, remove_columns=["text"], desc="tokenizing")
-
-
-def load_config_data(cfg: TrainConfig) -> TextDataset:
-    """The data set ``cfg`` names, split and subsampled as its settings say."""
-    return load_data(
-        cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
-        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
-
-
-def encode_splits(ds: TextDataset, tokenizer: Any, max_length: int, task: str = "classification",
-                  prefix: str | None = None):
-    """Tokenized splits (with a ``length`` column); validation and test sorted longest first.
-    ``task="text2text"``: the label words become decoder targets (training/text2text.py)."""
-    encoded = (text2text.tokenize(ds, tokenizer, max_length, prefix or "") if task == "text2text"
-               else tokenize(ds, tokenizer, max_length))
-    for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
-        encoded[split] = encoded[split].sort("length", reverse=True)
-    return encoded
-
-
-def default_learning_rate(cfg: TrainConfig, resolved: ResolvedModel, method: Method) -> float:
-    """``cfg.learning_rate``, else the model registry's rate for the method, else the method's default."""
-    return cfg.learning_rate or suggested_learning_rate(resolved, method.name) or method.learning_rate
-
-
-def load_model(cfg: TrainConfig, resolved: ResolvedModel, ds: TextDataset, tokenizer: Any, method: Method):
-    """A freshly loaded sequence classifier for ``ds``'s labels, prepared by ``method`` (adapters
-    added, layers frozen): the model Trainer trains. For text2text, the seq2seq model itself."""
-    if cfg.task == "text2text":
-        return method.prepare(text2text.load_model(resolved, method, cfg), cfg)
-    labels = ds.labels
-    model = load_pretrained(
-        AutoModelForSequenceClassification.from_pretrained, resolved,
-        num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=ds.label2id,
-        ignore_mismatched_sizes=True, **({"dtype": torch.float32} | method.load_kwargs(cfg)))
-    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return method.prepare(model, cfg)
-
-
-def metrics_function(labels: list[str]):
-    """Trainer's ``compute_metrics``: accuracy and macro-F1 of the argmax predictions."""
-
-    def compute_metrics(pred) -> dict[str, float]:
-        preds = np.asarray(pred.predictions).argmax(-1)
-        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
-
-    return compute_metrics
-
-
-def training_arguments(cfg: TrainConfig, output_dir: Path, *, learning_rate: float, precision: str,
-                       dev: torch.device, method: Method, run_name: str, progress: bool = True,
-                       **overrides: Any) -> TrainingArguments:
-    """``TrainingArguments`` for ``cfg``; ``overrides`` replace any of them (``attnlab tune`` turns
-    checkpointing off inside its trials)."""
-    by_steps = cfg.eval_every_steps is not None
-    kwargs: dict[str, Any] = dict(
-        output_dir=str(output_dir),
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        learning_rate=learning_rate,
-        per_device_train_batch_size=cfg.batch_size,
-        per_device_eval_batch_size=cfg.eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_ratio,
-        lr_scheduler_type=cfg.lr_scheduler,
-        eval_strategy="steps" if by_steps else "epoch",
-        save_strategy="steps" if by_steps else "epoch",
-        eval_steps=cfg.eval_every_steps,
-        save_steps=cfg.eval_every_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=cfg.metric_for_best_model,
-        greater_is_better=cfg.metric_for_best_model != "loss",
-        logging_steps=cfg.logging_steps,
-        bf16=precision == "bf16",
-        use_cpu=dev.type == "cpu",
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        length_column_name="length",
-        report_to=cfg.report_to or "none",
-        run_name=run_name,
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        label_names=["labels"],
-        ddp_find_unused_parameters=False if method.is_adapter or method.name == "head" else None,
-        torch_compile=cfg.torch_compile,
-        **({"optim": cfg.optim} if cfg.optim else {}),
-    )
-    return TrainingArguments(**(kwargs | overrides))
-
-
-def _logits_only(logits, labels):
-    """Keep only the logits from a model output tuple: encoder-decoders (T5ForSequenceClassification)
-    also return their encoder's hidden states, which would not stack across batches."""
-    return logits[0] if isinstance(logits, tuple) else logits
 
 
 def _peak_rss_bytes() -> int:
@@ -231,54 +117,53 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False,
 
 def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrite: bool, data: TextDataset | None,
            progress: bool, callbacks: list[Any] | None) -> rundir.Run | None:
-    method = get_method(cfg.method)
-    if cfg.task == "text2text":
-        text2text.check(cfg)  # an encoder-only model or a head method fails here, before any loading
+    method, task = check(cfg)  # a wrong method, task or model fails here, before anything loads
     replace = _check_output_dir(out, resume, overwrite) if is_main else False
-    runtime.set_num_threads(cfg.num_threads)
-    set_seed(cfg.seed)
-
-    dataset = data or load_config_data(cfg)
-    resolved = resolve_model(cfg.model)
-    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
-    summary = dataset.summary(tokenizer)
-    labels = dataset.labels
-    encoded = encode_splits(dataset, tokenizer, cfg.max_length, cfg.task, cfg.text_prefix)
-
-    dev = runtime.device()
-    precision = runtime.resolve_precision(cfg.precision, dev)
-    model = load_model(cfg, resolved, dataset, tokenizer, method)
+    setup = build(cfg, method, task, data)
+    summary = setup.data.summary(setup.tokenizer)
+    model = setup.load_model()
     trainable, total = count_params(model)
-    log.info("%s on %s: %d of %d parameters trainable (%.2f%%), precision %s, device %s",
-             method.name, resolved.name, trainable, total, 100 * trainable / total, precision, dev)
+    log.info("%s on %s: %d of %d parameters trainable (%.2f%%), precision %s, device %s", method.name,
+             setup.resolved.name, trainable, total, 100 * trainable / total, setup.precision, setup.device)
 
-    if replace:  # everything resolved: the old run goes now, not before
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    history_path = out / rundir.HISTORY
-    if is_main and not resume and history_path.exists():
-        history_path.unlink()
-    args = training_arguments(cfg, out / rundir.CHECKPOINTS,
-                              learning_rate=default_learning_rate(cfg, resolved, method), precision=precision,
-                              dev=dev, method=method, run_name=cfg.run_name or out.name, progress=progress)
-    timing = TimingCallback()
-    interrupt = InterruptCallback()
-    callbacks = [timing, HistoryCallback(history_path, is_main), interrupt, *(callbacks or [])]
+    _start_output_dir(out, replace=replace, resume=resume, is_main=is_main)
+    timing, interrupt = TimingCallback(), InterruptCallback()
+    callbacks = [timing, HistoryCallback(out / rundir.HISTORY, is_main), interrupt, *(callbacks or [])]
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    args = training_arguments(cfg, out / rundir.CHECKPOINTS, learning_rate=setup.learning_rate,
+                              precision=setup.precision, dev=setup.device, method=method,
+                              run_name=cfg.run_name or out.name, progress=progress)
+    trainer = setup.trainer(args, callbacks, model=model)
 
-    trainer_cls, collator = (text2text.trainer_parts(tokenizer, labels, cfg.pad_to_multiple_of)
-                             if cfg.task == "text2text" else
-                             (Trainer,
-                              DataCollatorWithPadding(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)))
-    trainer = trainer_cls(
-        model=model, args=args, train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"].remove_columns(["length"]),
-        data_collator=collator,
-        processing_class=tokenizer,
-        compute_metrics=metrics_function(labels), callbacks=callbacks,
-        preprocess_logits_for_metrics=_logits_only)
     start = time.perf_counter()
+    result = _fit(trainer, interrupt, out, resume=resume, is_main=is_main)
+    wall = time.perf_counter() - start
+
+    validation = _eval_split(trainer, setup.encoded["validation"], setup.labels)
+    test = _eval_split(trainer, setup.encoded["test"], setup.labels)
+    if not trainer.is_world_process_zero():
+        return None
+    for split, m in (("validation", validation), ("test", test)):  # the task's own, e.g. free generation
+        m.update(task.split_metrics(trainer.model, setup.tokenizer, setup.encoded[split], cfg))
+
+    _save_model(trainer, setup.tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
+    return _write_run(out, setup, trainer, model, summary=summary, result=result, timing=timing, wall=wall,
+                      evaluation={"validation": validation, "test": test}, resume=resume)
+
+
+def _start_output_dir(out: Path, *, replace: bool, resume: bool, is_main: bool) -> None:
+    """Everything resolved: the old run goes now, not before; a fresh run starts a fresh history."""
+    if replace:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if is_main and not resume and (out / rundir.HISTORY).exists():
+        (out / rundir.HISTORY).unlink()
+
+
+def _fit(trainer: Trainer, interrupt: InterruptCallback, out: Path, *, resume: bool, is_main: bool):
+    """``trainer.train()``, from the last complete checkpoint with ``resume``; Ctrl-C saves a
+    checkpoint and ends in :class:`TrainingInterrupted` (no metrics.json)."""
     checkpoint = rundir.last_checkpoint(out) if resume else None
     if checkpoint is not None:
         log.info("resuming from %s (step %s)", checkpoint, checkpoint.name.removeprefix("checkpoint-"))
@@ -288,63 +173,35 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
                 shutil.rmtree(torn, ignore_errors=True)
     with interrupt.installed():
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if interrupt.requested:  # a checkpoint was saved at the step Ctrl-C arrived; no metrics.json
+    if interrupt.requested:  # a checkpoint was saved at the step Ctrl-C arrived
         raise TrainingInterrupted(f"training stopped at step {trainer.state.global_step}; checkpoint saved in "
                                   f"{rundir.last_checkpoint(out)}. Continue with the same command plus --resume")
-    wall = time.perf_counter() - start
+    return result
 
-    validation = _eval_split(trainer, encoded["validation"], labels)
-    test = _eval_split(trainer, encoded["test"], labels)
-    if not trainer.is_world_process_zero():
-        return None
-    if cfg.task == "text2text":  # free generation too, beside the label scoring
-        for m, split in ((validation, "validation"), (test, "test")):
-            m["generation_exact_match"] = text2text.generation_exact_match(trainer.model, tokenizer, encoded[split],
-                                                                           cfg.eval_batch_size)
 
-    _save_model(trainer, tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
-    write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": dataset.label2id})
-    resolved_cfg = cfg.to_dict() | {"learning_rate": args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
-                                    "precision": precision, "model_path": resolved.path} | method.run_settings(cfg)
+def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module, *, summary: dict[str, Any],
+               result: Any, timing: TimingCallback, wall: float, evaluation: dict[str, dict[str, Any]],
+               resume: bool) -> rundir.Run:
+    """Labels, config, history, metrics, plots and card beside the saved model; metrics.json last."""
+    cfg, method, labels = setup.cfg, setup.method, setup.labels
+    write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": setup.data.label2id})
+    resolved = {"learning_rate": trainer.args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
+                "precision": setup.precision,  # the settings as they resolved, then what the run records
+                "pooling": setup.pooling}
+    recorded = {"model_path": setup.resolved.path} | {k: value(cfg) for k, value in method.records.items()}
+    resolved_cfg = cfg.to_dict() | resolved | recorded
     write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
+    history_path = out / rundir.HISTORY
     history = final_history(history_path, trainer.state.log_history)
     write_text_atomic(history_path, "".join(json.dumps(h) + "\n" for h in history))
-    train_tokens = int(np.sum(encoded["train"]["length"]))
-    epochs_done = float(trainer.state.epoch or 0)
-    steps = [s for s in timing.step_seconds]
+    trainable, total = count_params(model)
     metrics = {
-        "run": out.name,
-        "method": method.name,
-        "task": cfg.task,
-        **({"text2text": text2text.describe(tokenizer, labels, cfg.text_prefix or "")} if cfg.task == "text2text"
-           else {}),
-        "model": resolved.name,
-        "model_path": resolved.path,
-        "data": dataset.name,
-        "labels": labels,
-        "validation": validation,
-        "test": test,
+        "run": out.name, "method": method.name, "task": cfg.task,
+        **setup.task.describe(setup.tokenizer, labels, cfg),
+        "model": setup.resolved.name, "model_path": setup.resolved.path, "data": setup.data.name, "labels": labels,
+        **evaluation,
         "best_checkpoint_metric": trainer.state.best_metric,
-        "training": {
-            "wall_seconds": wall,
-            "train_runtime_seconds": result.metrics.get("train_runtime"),
-            "epochs": epochs_done,
-            "steps": trainer.state.global_step,
-            "epoch_seconds": timing.epoch_seconds,
-            "mean_epoch_seconds": float(np.mean(timing.epoch_seconds)) if timing.epoch_seconds else None,
-            "mean_step_seconds": float(np.mean(steps)) if steps else None,
-            "median_step_seconds": float(np.median(steps)) if steps else None,
-            "train_tokens_per_epoch": train_tokens,
-            "tokens_per_second": (train_tokens * epochs_done / timing.train_seconds
-                                  if timing.train_seconds else None),
-            "samples_per_second": result.metrics.get("train_samples_per_second"),
-            "learning_rate": args.learning_rate,
-            "batch_size": cfg.batch_size,
-            "precision": precision,
-            "device": str(dev),
-            "world_size": args.world_size,
-            "resumed": resume,
-        },
+        "training": _training_numbers(setup, trainer, result, timing, wall, resume),
         "params": {"trainable": trainable, "total": total, "trainable_percent": 100 * trainable / total},
         "peak_rss_bytes": _peak_rss_bytes(),
         "memory": base_weight_memory(model),  # the frozen base's bytes as stored (4-bit for qlora)
@@ -354,11 +211,42 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
         "versions": rundir.library_versions(),
         "hardware": rundir.hardware(),
     }
-    title = f"{resolved.name} / {method.name}"
-    plot_confusion_matrix(test["confusion_matrix"], labels, out / "confusion_matrix.png", f"{title}: test")
+    title = f"{setup.resolved.name} / {method.name}"
+    plot_confusion_matrix(evaluation["test"]["confusion_matrix"], labels, out / "confusion_matrix.png",
+                          f"{title}: test")
     plot_history(history, out / "loss.png", f"{title}: training curve")
-    write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg))
+    write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg, setup.task.card_line))
     if not cfg.keep_checkpoints:
         shutil.rmtree(out / rundir.CHECKPOINTS, ignore_errors=True)
     write_json_atomic(out / rundir.METRICS, metrics)  # last: marks the run finished
     return open_run(out)
+
+
+def _training_numbers(setup: Setup, trainer: Trainer, result: Any, timing: TimingCallback, wall: float,
+                      resume: bool) -> dict[str, Any]:
+    """metrics.json's ``training``: time, throughput and the settings that shaped them."""
+    train_tokens = int(np.sum(setup.encoded["train"]["length"]))
+    epochs_done = float(trainer.state.epoch or 0)
+    steps = list(timing.step_seconds)
+    return {
+        "wall_seconds": wall,
+        "train_runtime_seconds": result.metrics.get("train_runtime"),
+        "epochs": epochs_done,
+        "steps": trainer.state.global_step,
+        "epoch_seconds": timing.epoch_seconds,
+        "mean_epoch_seconds": float(np.mean(timing.epoch_seconds)) if timing.epoch_seconds else None,
+        "mean_step_seconds": float(np.mean(steps)) if steps else None,
+        "median_step_seconds": float(np.median(steps)) if steps else None,
+        "train_tokens_per_epoch": train_tokens,
+        "tokens_per_second": train_tokens * epochs_done / timing.train_seconds if timing.train_seconds else None,
+        "samples_per_second": result.metrics.get("train_samples_per_second"),
+        "learning_rate": trainer.args.learning_rate,
+        "batch_size": setup.cfg.batch_size,
+        "precision": setup.precision,
+        "device": str(setup.device),
+        "world_size": trainer.args.world_size,
+        "resumed": resume,
+    }
+
+
+__all__ = ["train"]

@@ -7,10 +7,13 @@ parameters: a baseline between the linear probe (``head``) and LoRA.
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method, is_head_param
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def is_bias(name: str) -> bool:
@@ -18,9 +21,11 @@ def is_bias(name: str) -> bool:
 
 
 def prepare(model: nn.Module, cfg) -> nn.Module:
-    biases = 0
+    from attnlab.models.pooling import bypassed_prefixes
+
+    biases, unused = 0, bypassed_prefixes(model)  # a pooler the pooling bypasses feeds nothing
     for name, p in model.named_parameters():
-        bias = is_bias(name)
+        bias = is_bias(name) and not (unused and name.startswith(unused))
         p.requires_grad_(bias or is_head_param(name))
         biases += bias and not is_head_param(name)
     if not biases:

@@ -3,10 +3,13 @@ baseline; cheap, and a lower bound for what fine-tuning buys)."""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method, is_head_param
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def prepare(model: nn.Module, cfg) -> nn.Module:
@@ -21,4 +24,6 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
     return model
 
 
-METHOD = Method("head", "frozen encoder, classifier head only (linear probe)", 2e-3, prepare)
+# the frozen encoder never gets a gradient: DDP need not search the graph for unused parameters
+METHOD = Method("head", "frozen encoder, classifier head only (linear probe)", 2e-3, prepare,
+                find_unused_parameters=False, auto_pooling="checkpoint")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torch import nn
-
 from attnlab.errors import UserError
 from attnlab.training.methods.base import Method, is_head_param
 
 if TYPE_CHECKING:
     from peft import LoraConfig
+    from torch import nn
 
 
 def lora_config(cfg, task_type: str = "SEQ_CLS") -> LoraConfig:
@@ -38,17 +37,26 @@ def encoder_linears(model: nn.Module) -> list[str]:
     PEFT's shorthand leaves out only a head module named ``classifier`` or ``score``, so DistilBERT's
     ``pre_classifier`` and RoBERTa's ``classifier.dense``/``out_proj`` would get adapters inside the
     head that trains in full (DistilBERT: an error, as ``pre_classifier`` ends in ``classifier``)."""
-    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and not is_head_param(f"{n}.weight")]
+    from torch import nn
+
+    from attnlab.models.pooling import bypassed_prefixes
+
+    unused = bypassed_prefixes(model)  # BERT's pooler when the model pools by mean: it feeds nothing
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and not is_head_param(f"{n}.weight")
+            and not (unused and f"{n}.".startswith(unused))]
 
 
 def prepare(model: nn.Module, cfg) -> nn.Module:
-    # text2text (a seq2seq model writes the label): "all-linear" then means every attention and
-    # feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or wi_0/wi_1/wo), not lm_head
+    # the task picks PEFT's task type: for text2text (a seq2seq model writes the label) "all-linear"
+    # means every attention and feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or
+    # wi_0/wi_1/wo), not lm_head; for a classifier every linear outside the head (encoder_linears)
     from peft import get_peft_model
 
-    task = "SEQ_2_SEQ_LM" if getattr(cfg, "task", None) == "text2text" else "SEQ_CLS"
-    config = lora_config(cfg, task)
-    if task == "SEQ_CLS" and config.target_modules == "all-linear":
+    from attnlab.training.tasks import get_task
+
+    task_type = get_task(getattr(cfg, "task", "classification")).peft_task_type
+    config = lora_config(cfg, task_type)
+    if task_type == "SEQ_CLS" and config.target_modules == "all-linear":
         config.target_modules = encoder_linears(model)
     try:
         return get_peft_model(model, config)
@@ -57,5 +65,7 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
                         fix="name linear layers of this model, e.g. query,value") from None
 
 
+# frozen base: DDP need not search the graph for parameters without gradients
 METHOD = Method("lora", "low-rank adapters on every attention and MLP linear layer (PEFT)", 5e-4, prepare,
-                is_adapter=True)
+                is_adapter=True, lora_settings=True, tasks=("classification", "text2text"),
+                find_unused_parameters=False)

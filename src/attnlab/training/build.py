@@ -1,0 +1,167 @@
+"""What a Trainer needs for one :class:`TrainConfig`, built in one place: the method and task, the data,
+the model source and tokenizer, the encoded splits, device, precision and learning rate, the model
+and the Trainer itself. ``train``, ``tune`` and the experiments build through here, so a trial, a
+comparison row and a run train exactly the same thing.
+
+::
+
+    method, task = check(cfg)            # a wrong method, task or model fails before anything loads
+    setup = build(cfg, method, task)     # data, tokenizer, encoded splits, device, precision
+    trainer = setup.trainer(args, callbacks, model=setup.load_model())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, TrainingArguments, set_seed
+
+from attnlab import runtime
+from attnlab.data import TextDataset, load_data
+from attnlab.errors import UserError
+from attnlab.evaluation.metrics import classification_metrics
+from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
+from attnlab.models.pooling import resolve_pooling
+from attnlab.training.config import TrainConfig
+from attnlab.training.methods import Method, get_method, methods_for_task
+from attnlab.training.tasks import Task, get_task
+
+
+def load_config_data(cfg: TrainConfig) -> TextDataset:
+    """The data set ``cfg`` names, split and subsampled as its settings say."""
+    return load_data(
+        cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
+        val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
+
+
+def check(cfg: TrainConfig) -> tuple[Method, Task]:
+    """``cfg``'s method and task, once both are known to fit together and the task accepts the model
+    (one-line UserErrors, before any data or weights load)."""
+    method, task = get_method(cfg.method), get_task(cfg.task)
+    if task.name not in method.tasks:
+        raise UserError(f"method '{method.name}' does not apply to {task.name}", where="--method",
+                        fix=f"pass --method {' or '.join(methods_for_task(task.name))} with --task {task.name}")
+    task.check(cfg)
+    return method, task
+
+
+def default_learning_rate(cfg: TrainConfig, resolved: ResolvedModel, method: Method) -> float:
+    """``cfg.learning_rate``, else the model registry's rate for the method, else the method's default."""
+    return cfg.learning_rate or suggested_learning_rate(resolved, method.name) or method.learning_rate
+
+
+def encode_splits(ds: TextDataset, tokenizer: Any, cfg: TrainConfig, task: Task):
+    """The task's tokenized splits (with a ``length`` column); validation and test sorted longest first."""
+    encoded = task.encode(ds, tokenizer, cfg)
+    for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
+        encoded[split] = encoded[split].sort("length", reverse=True)
+    return encoded
+
+
+def metrics_function(labels: list[str]):
+    """Trainer's ``compute_metrics``: accuracy and macro-F1 of the argmax predictions."""
+
+    def compute_metrics(pred) -> dict[str, float]:
+        preds = np.asarray(pred.predictions).argmax(-1)
+        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+
+    return compute_metrics
+
+
+def logits_only(logits, labels):
+    """Keep only the logits from a model output tuple: encoder-decoders (T5ForSequenceClassification)
+    also return their encoder's hidden states, which would not stack across batches."""
+    return logits[0] if isinstance(logits, tuple) else logits
+
+
+def training_arguments(cfg: TrainConfig, output_dir: Path, *, learning_rate: float, precision: str,
+                       dev: torch.device, method: Method, run_name: str, progress: bool = True,
+                       **overrides: Any) -> TrainingArguments:
+    """``TrainingArguments`` for ``cfg``; ``overrides`` replace any of them (``attnlab tune`` turns
+    checkpointing off inside its trials)."""
+    by_steps = cfg.eval_every_steps is not None
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(output_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        learning_rate=learning_rate, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler,
+        eval_strategy="steps" if by_steps else "epoch", save_strategy="steps" if by_steps else "epoch",
+        eval_steps=cfg.eval_every_steps, save_steps=cfg.eval_every_steps, save_total_limit=2,
+        load_best_model_at_end=True, metric_for_best_model=cfg.metric_for_best_model,
+        greater_is_better=cfg.metric_for_best_model != "loss",
+        logging_steps=cfg.logging_steps, bf16=precision == "bf16", use_cpu=dev.type == "cpu",
+        seed=cfg.seed, data_seed=cfg.seed,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length",
+        report_to=cfg.report_to or "none", run_name=run_name, disable_tqdm=not progress,
+        dataloader_num_workers=0, label_names=["labels"],
+        ddp_find_unused_parameters=method.find_unused_parameters,
+        torch_compile=cfg.torch_compile,
+        **({"optim": cfg.optim} if cfg.optim else {}),
+    )
+    return TrainingArguments(**(kwargs | overrides))
+
+
+@dataclass
+class Setup:
+    """Everything resolved for one config, before any model is built."""
+
+    cfg: TrainConfig
+    method: Method
+    task: Task
+    data: TextDataset
+    resolved: ResolvedModel
+    tokenizer: Any
+    encoded: Any  # DatasetDict of the task's tokenized splits; validation and test longest first
+    device: torch.device
+    precision: str
+    learning_rate: float
+
+    @property
+    def labels(self) -> list[str]:
+        return self.data.labels
+
+    @property
+    def pooling(self) -> str:
+        """``cfg.pooling`` resolved: ``auto`` becomes the method's choice (models/pooling.py)."""
+        return resolve_pooling(self.cfg.pooling, self.resolved.path, self.method.auto_pooling)
+
+    def load_model(self, cfg: TrainConfig | None = None) -> torch.nn.Module:
+        """A fresh task model prepared by the method (adapters added, layers frozen): the model
+        Trainer trains. ``cfg``: other settings for the method (a tune trial's LoRA rank)."""
+        cfg = dataclasses.replace(cfg or self.cfg, pooling=self.pooling)
+        model = self.task.build_model(cfg, self.resolved, self.data, self.tokenizer, self.method.load_kwargs(cfg))
+        return self.method.prepare(model, cfg)
+
+    def trainer(self, args: TrainingArguments, callbacks: list[Any], **model: Any):
+        """The task's Trainer on the encoded splits, with ``model=`` (train) or ``model_init=`` (tune)."""
+        trainer_cls, collator = self.task.trainer_parts(self.tokenizer, self.labels, self.cfg)
+        return trainer_cls(
+            args=args, train_dataset=self.encoded["train"],
+            eval_dataset=self.encoded["validation"].remove_columns(["length"]), data_collator=collator,
+            processing_class=self.tokenizer, compute_metrics=metrics_function(self.labels), callbacks=callbacks,
+            preprocess_logits_for_metrics=logits_only, **model)
+
+
+def build(cfg: TrainConfig, method: Method, task: Task, data: TextDataset | None = None) -> Setup:
+    """Threads and seed set, then the data (``data``, else what ``cfg`` names), tokenizer and encoded
+    splits, device, precision and learning rate for ``cfg`` (checked by :func:`check`)."""
+    runtime.set_num_threads(cfg.num_threads)
+    set_seed(cfg.seed)
+    data = data or load_config_data(cfg)
+    resolved = resolve_model(cfg.model)
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
+    encoded = encode_splits(data, tokenizer, cfg, task)
+    dev = runtime.device()
+    return Setup(cfg, method, task, data, resolved, tokenizer, encoded, dev,
+                 runtime.resolve_precision(cfg.precision, dev), default_learning_rate(cfg, resolved, method))
+
+
+__all__ = ["Setup", "build", "check", "default_learning_rate", "encode_splits", "load_config_data", "logits_only",
+           "metrics_function", "training_arguments"]
