@@ -24,12 +24,12 @@ COLUMNS = [("method", "method", ""), ("pooling", "pooling", ""), ("validation_ac
            ("test_accuracy", "test acc", ".4f"), ("train_seconds", "train s", ".0f"), ("precision", "precision", "")]
 
 
-def train_row(method: str, pooling: str, runs: Path) -> dict:
+def train_row(method: str, pooling: str, runs: Path, num_threads: int | None) -> dict:
     from attnlab.cli import QUICKSTART
     from attnlab.training import TrainConfig
     from attnlab.training.train import train
 
-    cfg = TrainConfig.from_sources(None, **QUICKSTART, method=method, pooling=pooling,
+    cfg = TrainConfig.from_sources(None, **QUICKSTART, method=method, pooling=pooling, num_threads=num_threads,
                                    output_dir=str(runs / f"{method}-{pooling}"))
     m = train(cfg, overwrite=True, progress=False).metrics
     return {"method": method, "pooling": pooling, "validation_accuracy": m["validation"]["accuracy"],
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default="head,lora,full")
     p.add_argument("--poolings", default="pooler,cls,mean")
     p.add_argument("--redo", action="store_true", help="retrain pairs already in the results")
+    p.add_argument("--num-threads", type=int, help="torch threads (default: all cores); accuracy does not depend on it")
     a = p.parse_args(argv)
     from attnlab import runtime
     from attnlab.cli import QUICKSTART
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             for pooling in a.poolings.split(","):
                 if any(r["method"] == method and r["pooling"] == pooling for r in rows) and not a.redo:
                     continue
-                row = train_row(method, pooling, Path(tmp))
+                row = train_row(method, pooling, Path(tmp), a.num_threads) | {"num_threads": a.num_threads}
                 rows = [r for r in rows if (r["method"], r["pooling"]) != (method, pooling)] + [row]
                 write_results("pooling", {"cpu_kind": runtime.cpu_kind(), "settings": QUICKSTART, "rows": rows},
                               file_stem=stem)  # after every row: a cut-off sweep keeps what it finished

@@ -6,165 +6,21 @@ Mistakes a user can make end in one line on stderr (what, where, how to fix) and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import typing
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from attnlab.cli_args import (
+    COMMANDS,
+    _positive_int,
+    _print_json,
+    add_data_args,
+    add_train_args,
+    command,
+    config_from_args,
+)
 from attnlab.errors import UserError
 from attnlab.logs import configure_cli_logging
-
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
-
-
-def command(name: str, add_args: Callable[[argparse.ArgumentParser], None]):
-    """Register ``fn`` as ``attnlab <name>``; its docstring is the help text."""
-
-    def wrap(fn: Callable[[argparse.Namespace], int]):
-        COMMANDS[name] = (add_args, fn)
-        return fn
-
-    return wrap
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{s}' is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} is not positive")
-    return v
-
-
-def _port(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{s}' is not a port number") from None
-    if not 1 <= v <= 65535:
-        raise argparse.ArgumentTypeError(f"{v} is not a TCP port (1..65535)")
-    return v
-
-
-def _number(s: str) -> float:
-    try:
-        return float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{s}' is not a number") from None
-
-
-# -- shared flag groups: derived from the TrainConfig fields ---------------------------------------
-
-class _SettingFlag(argparse.Action):
-    """Stores one training setting: the value given, or a switch's fixed value (``nargs=0``, the value
-    in ``const``). Its help is built from the setting when shown: ``--method`` lists the registered
-    methods, which ``attnlab --help`` must not wait for."""
-
-    def __init__(self, option_strings: list[str], dest: str, *, describe: Callable[[], str], **kwargs: Any):
-        self._describe = describe
-        super().__init__(option_strings, dest, **kwargs)
-
-    @property  # type: ignore[override]
-    def help(self) -> str:
-        return self._describe().replace("%", "%%")  # argparse %-formats help texts
-
-    @help.setter
-    def help(self, value: str | None) -> None:  # argparse's __init__ sets it; the setting describes itself
-        pass
-
-    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
-        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
-
-
-def _setting_help(f: Any, default: Any) -> str:
-    """The field's help and its default: the setting's own (``default`` SUPPRESS) or the command's."""
-    from attnlab.training import settings
-
-    note = (settings.default_text(f) if default is argparse.SUPPRESS
-            else settings.default_words(f) if default is None else settings.format_value(default))
-    return settings.help_text(f) + (f" (default: {note})" if note else "")
-
-
-def _value_type(hint: Any, positive: bool) -> Callable[[str], Any] | None:
-    """How a flag parses its text, from the field's type hint (None: kept as text)."""
-    kinds = set(typing.get_args(hint)) or {hint}
-    if float in kinds:
-        return _number
-    if int in kinds:
-        return _positive_int if positive else int
-    return None
-
-
-def _add_setting(g: Any, f: Any, hint: Any, default: Any) -> None:
-    """``f``'s flag (a typed value; none for a bool) and its switches, all storing into ``f.name``."""
-    from attnlab.training import settings
-
-    if hint is not bool:
-        kind = _value_type(hint, positive=bool(f.metadata.get("positive")))
-        g.add_argument(*settings.flags(f), dest=f.name, action=_SettingFlag, type=kind, default=default,
-                       choices=f.metadata.get("choices"), describe=lambda: _setting_help(f, default))
-    for s in f.metadata.get("switches", ()):
-        g.add_argument(s.flag, dest=f.name, action=_SettingFlag, nargs=0, const=s.value, default=default,
-                       describe=lambda s=s: s.help or settings.help_text(f))
-
-
-def _add_settings(p: argparse.ArgumentParser, *, only: str | None = None, skip: tuple[str, ...] = (),
-                  defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The flags of the TrainConfig settings, in argument groups by their ``group`` (or only group
-    ``only``); returns the groups by title. Without ``defaults`` a flag left out is absent from the
-    namespace, so it never overrides a recipe; with them (commands that read the values themselves)
-    a missing name defaults to None."""
-    from attnlab.training.config import TrainConfig
-
-    hints = typing.get_type_hints(TrainConfig)
-    fields = [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("group") and f.name not in skip]
-    groups: dict[str, Any] = {}
-    for title in dict.fromkeys(f.metadata["group"] for f in fields):  # in order of first appearance
-        if only not in (None, title):
-            continue
-        groups[title] = p.add_argument_group(title)
-        for f in (f for f in fields if f.metadata["group"] == title):
-            default = argparse.SUPPRESS if defaults is None else defaults.get(f.name)
-            _add_setting(groups[title], f, hints[f.name], default)
-    return groups
-
-
-def add_data_args(p: argparse.ArgumentParser, default: str | None = "movie-snippets") -> None:
-    """The data-source flags (``--data`` with ``default``), for commands other than training."""
-    from attnlab.training.config import DATA
-
-    _add_settings(p, only=DATA, defaults={"data": default})
-
-
-def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> None:
-    """A flag for every TrainConfig setting with a group (``--method`` left out where the command
-    takes ``--methods``), plus ``--config``, ``--overwrite`` and ``--no-progress``."""
-    from attnlab.training.config import BOOKKEEPING, MODEL
-
-    groups = _add_settings(p, skip=("method",) if methods_flag else ())
-    groups[MODEL].add_argument("--config", help="recipe YAML (a file, or a packaged recipe's name) with any of "
-                               "the settings below; flags override it")
-    g = groups[BOOKKEEPING]
-    g.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def config_from_args(a: argparse.Namespace, **extra: Any):
-    """Defaults, then ``--config``'s recipe, then the setting flags given (one left out is not in
-    ``a``: it keeps the recipe's value), then ``extra``."""
-    from attnlab.training.config import TrainConfig
-
-    given = {k: v for k, v in vars(a).items() if k in TrainConfig.field_names()}
-    return TrainConfig.from_sources(getattr(a, "config", None), **(given | extra))
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, default=str))
-
 
 # -- commands -------------------------------------------------------------------------------------
 
@@ -286,9 +142,12 @@ def cmd_merge(a: argparse.Namespace) -> int:
     from attnlab.training.rundir import open_run
 
     out = merge_run(a.run_dir, a.out, overwrite=a.overwrite)
-    text2text = open_run(a.run_dir).config.get("task") == "text2text"
-    auto = "AutoModelForSeq2SeqLM" if text2text else "AutoModelForSequenceClassification"
+    config = open_run(a.run_dir).config
+    auto = "AutoModelForSeq2SeqLM" if config.get("task") == "text2text" else "AutoModelForSequenceClassification"
     print(f"merged model: {out}  ({auto}.from_pretrained('{out}'))")
+    if config.get("pooling") not in (None, "pooler"):  # the architecture's head alone would read [CLS]
+        print(f"note: this model classifies through {config['pooling']} pooling; the few lines that reproduce "
+              "its logits with plain transformers: docs/concepts/fine-tuning.md, section Pooling")
     return 0
 
 
@@ -444,128 +303,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", action="append", default=[], metavar="RUN_DIR", help="a finished run directory to "
-                   "serve (repeat for several; clients pick one by its folder name; the first is the default)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_port, default=7860, help="1..65535 (default: 7860)")
-    p.add_argument("--no-chat", action="store_true", help="no /v1/generate and no Chat tab (SmolLM2 is not loaded)")
-    p.add_argument("--no-ui", action="store_true", help="REST API only, no web UI")
-    p.add_argument("--compare-dir", help="comparison shown in the Compare tab (default: the newest of runs/compare "
-                   "and runs/quickstart)")
-    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores; 1 is often "
-                   "faster for chat on a busy machine)")
-    p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch", help="what classifies: torch "
-                   "(default) or onnxruntime (fused ONNX graph, CPU; faster single-text latency: docs/speed.md)")
-
-
-@command("serve", _serve_args)
-def cmd_serve(a: argparse.Namespace) -> int:
-    """Serve runs over a REST API (/v1/classify, /v1/attention, /v1/generate; docs at /docs) and a web UI (/ui)."""
-    from attnlab.serve import serve
-
-    if a.engine == "onnxruntime":  # fail now, not at the first request
-        from attnlab.inference.onnx_engine import require_onnxruntime
-
-        require_onnxruntime()
-    url = f"http://{'[' + a.host + ']' if ':' in a.host else a.host}:{a.port}"
-    names = ", ".join(Path(r).name for r in a.run) or "none"
-    print(f"attnlab serve: {url}/ui (web UI)  {url}/docs (API)  runs: {names}", flush=True)
-    serve(a.run, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
-          num_threads=a.num_threads, engine=a.engine)
-    return 0
-
-
-def _chat_args(p: argparse.ArgumentParser) -> None:
-    from attnlab.chat import DEFAULT_CHAT_MODEL, DEFAULT_SYSTEM
-
-    p.add_argument("--system", default=DEFAULT_SYSTEM, help=f"system prompt ('' for none; default: {DEFAULT_SYSTEM!r})")
-    p.add_argument("--temperature", type=_number, default=0.7, help="0 = greedy (default: 0.7)")
-    p.add_argument("--max-new-tokens", type=_positive_int, default=256, help="per reply (default: 256)")
-    p.add_argument("--seed", type=int, help="fix the sampling")
-    p.add_argument("--model", default=DEFAULT_CHAT_MODEL, help=f"chat model (default: {DEFAULT_CHAT_MODEL})")
-    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
-
-
-@command("chat", _chat_args)
-def cmd_chat(a: argparse.Namespace) -> int:
-    """Chat with SmolLM2-135M-Instruct in the terminal: one message per line, replies stream; /reset, /exit or EOF."""
-    from attnlab.chat import ChatSession, GenerationSettings, load_chat_model
-
-    if a.num_threads:
-        import torch
-
-        torch.set_num_threads(a.num_threads)
-    settings = GenerationSettings(max_new_tokens=a.max_new_tokens, temperature=a.temperature, seed=a.seed).check()
-    tty = sys.stdin.isatty()
-    if tty:
-        print(f"loading {a.model}...", file=sys.stderr, flush=True)
-    session = ChatSession(load_chat_model(a.model), system=a.system or None, settings=settings)
-    if tty:
-        print("type a message and press Enter; /reset clears the conversation, /exit or Ctrl-D quits",
-              file=sys.stderr, flush=True)
-    while True:
-        if tty:
-            print("> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line:
-            break
-        text = line.strip()
-        if text in ("/exit", "/quit"):
-            break
-        if text == "/reset":
-            session.reset()
-            continue
-        if not text:
-            continue
-        reply = session.send(text)
-        try:
-            for piece in reply:
-                print(piece, end="", flush=True)
-        except KeyboardInterrupt:
-            reply.close()  # stops generation; the partial reply is kept
-            print(" [stopped]", end="")
-        print(flush=True)
-    return 0
-
-
-def _tune_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output-dir", "-o", default="runs/tune", help="where best.yaml and the trials table and plot "
-                   "go (default: runs/tune)")
-    p.add_argument("--trials", type=_positive_int, default=10, help="number of trials (default: 10)")
-    p.add_argument("--timeout", type=_number, help="start no new trial after this many seconds (the running one "
-                   "finishes)")
-    p.add_argument("--search", action="append", metavar="NAME=SPEC", help="change the search space: "
-                   "learning_rate=1e-5..1e-3 (a range), batch_size=16,32 (a choice), lora_r=off (not searched); "
-                   "repeatable. A searched setting passed as a flag (e.g. --batch-size 16) is fixed instead")
-    p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///tune.db: keeps the study; processes "
-                   "pointed at the same study add their trials to it (default: in memory)")
-    p.add_argument("--study-name", help="study name in --storage (default: attnlab-tune-NAME, NAME being "
-                   "the output folder's name)")
-    add_train_args(p)
-
-
-@command("tune", _tune_args)
-def cmd_tune(a: argparse.Namespace) -> int:
-    """Search learning rate, epochs, batch size, warmup (and LoRA rank/alpha) with Optuna; write best.yaml."""
-    from attnlab.experiments.tune import SEARCHABLE, parse_search, tune
-
-    if a.timeout is not None and a.timeout <= 0:
-        raise UserError(f"timeout {a.timeout:g} is not positive", where="--timeout", fix="pass seconds > 0")
-    cfg = config_from_args(a, output_dir=a.output_dir)
-    fixed = [name for name in SEARCHABLE if getattr(a, name, None) is not None]
-    res = tune(cfg, a.trials, a.output_dir, timeout=a.timeout, space=parse_search(a.search), fixed=fixed,
-               overwrite=a.overwrite, progress=not a.no_progress, storage=a.storage, study_name=a.study_name)
-    if res is None:  # a non-zero rank under torchrun: rank 0 reports
-        return 0
-    best = res["best"]
-    print(res["table"])
-    print(f"\nbest: trial {best['trial']}, validation {res['metric']} {best['objective']:.4f}")
-    print(f"table and plot: {Path(a.output_dir) / 'trials.md'}")
-    print(f"recipe: {res['best_yaml']}")
-    print(f"train it: attnlab train --config {res['best_yaml']} -o runs/best")
-    return 0
-
+from attnlab import cli_apps  # noqa: E402, F401  (registers serve, chat and tune, in this order)
 
 # -- entry point ----------------------------------------------------------------------------------
 

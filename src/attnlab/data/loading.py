@@ -132,29 +132,10 @@ def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
     return ds.select(pick)
 
 
-def load_data(
-    ref: str | None = None,
-    *,
-    data_dir: str | None = None,
-    text_column: str | None = None,
-    label_column: str | None = None,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.1,
-    seed: int = 42,
-    max_train_samples: int | None = None,
-    max_eval_samples: int | None = None,
-    label_names: list[str] | None = None,
-) -> TextDataset:
-    """Load a named data set (``sst2``, ``movie-snippets``), a file or a folder of split files."""
-    ref = ref or DEFAULT_DATA
-    for name, frac in (("--val-fraction", val_fraction), ("--test-fraction", test_fraction)):
-        if not 0 < frac < 0.5:
-            raise UserError(f"{name} must be between 0 and 0.5, got {frac}", where=name, fix="pass e.g. 0.1")
-    for name, n in (("--max-train-samples", max_train_samples), ("--max-eval-samples", max_eval_samples)):
-        if n is not None and n < 2:
-            raise UserError(f"{name} must be at least 2, got {n}", where=name, fix="pass a larger number")
-    dropped: dict[str, int] = {}
-    notes: list[str] = []
+def _source_frames(ref: str, data_dir: str | None, text_column: str | None, label_column: str | None,
+                   label_names: list[str] | None, dropped: dict[str, int]):
+    """(split frames, label names or None, text column, label column, where) for a named data set or
+    a file/folder; rows a named source drops are counted in ``dropped``."""
     where = ref
     if ref == "sst2":
         frames, names = sources.sst2_frames(data_dir), label_names or sources.SST2_LABELS
@@ -182,6 +163,48 @@ def load_data(
                 raise UserError(f"the {split} file lacks column(s) {missing}", where=where,
                                 fix="use the same columns in every split file")
         names = label_names
+    return frames, names, tcol, lcol, where
+
+
+def _carve_splits(dsets: dict[str, Dataset], val_fraction: float, test_fraction: float, seed: int, *,
+                  single_file: bool, notes: list[str]) -> None:
+    """Add the test and validation splits a source lacks, carved from train (stratified, seeded)."""
+    if "test" not in dsets:
+        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), test_fraction, seed)
+        dsets["test"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
+        notes.append(f"test split carved from train ({test_fraction:.0%}, stratified, seed {seed})")
+    if "validation" not in dsets:
+        frac = val_fraction / (1 - test_fraction) if single_file else val_fraction
+        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), frac, seed + 1)
+        dsets["validation"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
+        notes.append(f"validation split carved from train (stratified, seed {seed})")
+
+
+def load_data(
+    ref: str | None = None,
+    *,
+    data_dir: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 42,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    label_names: list[str] | None = None,
+) -> TextDataset:
+    """Load a named data set (``sst2``, ``movie-snippets``), a file or a folder of split files."""
+    ref = ref or DEFAULT_DATA
+    for name, frac in (("--val-fraction", val_fraction), ("--test-fraction", test_fraction)):
+        if not 0 < frac < 0.5:
+            raise UserError(f"{name} must be between 0 and 0.5, got {frac}", where=name, fix="pass e.g. 0.1")
+    for name, n in (("--max-train-samples", max_train_samples), ("--max-eval-samples", max_eval_samples)):
+        if n is not None and n < 2:
+            raise UserError(f"{name} must be at least 2, got {n}", where=name, fix="pass a larger number")
+    dropped: dict[str, int] = {}
+    notes: list[str] = []
+    frames, names, tcol, lcol, where = _source_frames(ref, data_dir, text_column, label_column, label_names,
+                                                      dropped)
     # drop empty texts, encode labels
     clean: dict[str, pd.DataFrame] = {}
     for split, df in frames.items():
@@ -194,16 +217,7 @@ def load_data(
             raise UserError(f"the {split} split has no non-empty texts", where=where, fix="check the text column")
     ids, names = _encode_labels(clean, "label", where, names)
     dsets = {s: Dataset.from_dict({"text": clean[s]["text"].tolist(), "label": ids[s].tolist()}) for s in clean}
-    # carve missing splits from train, stratified and seeded
-    if "test" not in dsets:
-        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), test_fraction, seed)
-        dsets["test"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
-        notes.append(f"test split carved from train ({test_fraction:.0%}, stratified, seed {seed})")
-    if "validation" not in dsets:
-        frac = val_fraction / (1 - test_fraction) if len(frames) == 1 else val_fraction
-        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), frac, seed + 1)
-        dsets["validation"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
-        notes.append(f"validation split carved from train (stratified, seed {seed})")
+    _carve_splits(dsets, val_fraction, test_fraction, seed, single_file=len(frames) == 1, notes=notes)
     dsets["train"] = _subset(dsets["train"], max_train_samples, seed)
     for s in ("validation", "test"):
         dsets[s] = _subset(dsets[s], max_eval_samples, seed)
