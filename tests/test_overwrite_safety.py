@@ -28,6 +28,7 @@ def _train(out: Path, tiny_bert: Path, sst2_dir: Path, *extra: str) -> list[str]
     ["--data", "typo.csv"],  # a data set that does not resolve
     ["--model", "no-such-model-here"],  # a model that does not resolve
     ["--lora-targets", "nothing_matches"],  # an adapter setting the model refuses
+    ["--max-length", "600"],  # more tokens than the model has positions for (512)
 ])
 def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir,
                                                                    capsys, bad):
@@ -42,6 +43,15 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path, tin
     assert main([*argv, *bad]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert _snapshot(out) == before and rundir.is_finished_run(out)
+
+
+def test_max_length_beyond_the_positions_is_refused_before_any_folder_is_made(tmp_path, tiny_bert, sst2_dir,
+                                                                             capsys):
+    out = tmp_path / "run"
+    assert main(_train(out, tiny_bert, sst2_dir, "--max-length", "513")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has positions for (512)" in err and "Pass at most 512" in err
+    assert not out.exists()
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, tiny_bert, sst2_dir, capsys):

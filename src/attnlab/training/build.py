@@ -149,6 +149,21 @@ class Setup:
             preprocess_logits_for_metrics=logits_only, **model)
 
 
+def check_max_length(max_length: int, resolved: ResolvedModel, tokenizer: Any) -> None:
+    """Refuse ``--max-length`` beyond what the model has positions for (a learned position table):
+    training would crash on the first long batch, after the output folder was started."""
+    from transformers import AutoConfig
+
+    positions = getattr(load_pretrained(AutoConfig.from_pretrained, resolved), "max_position_embeddings", None)
+    if not isinstance(positions, int):
+        return  # relative positions (T5) or none recorded: nothing to check
+    tokens = getattr(tokenizer, "model_max_length", None)  # RoBERTa-style tables reserve rows: trust the tokenizer
+    limit = min(positions, tokens) if isinstance(tokens, int) and 0 < tokens < 1_000_000 else positions
+    if max_length > limit:
+        raise UserError(f"--max-length {max_length} is more than {resolved.name} has positions for ({limit})",
+                        where="--max-length", fix=f"pass at most {limit}")
+
+
 def build(cfg: TrainConfig, method: Method, task: Task, data: TextDataset | None = None) -> Setup:
     """Threads and seed set, then the data (``data``, else what ``cfg`` names), tokenizer and encoded
     splits, device, precision and learning rate for ``cfg`` (checked by :func:`check`)."""
@@ -157,6 +172,7 @@ def build(cfg: TrainConfig, method: Method, task: Task, data: TextDataset | None
     data = data or load_config_data(cfg)
     resolved = resolve_model(cfg.model)
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
+    check_max_length(cfg.max_length, resolved, tokenizer)
     encoded = encode_splits(data, tokenizer, cfg, task)
     dev = runtime.device()
     return Setup(cfg, method, task, data, resolved, tokenizer, encoded, dev,
