@@ -1,6 +1,7 @@
-"""The flags of ``attnlab``'s commands: value types with one-line errors, and the training settings'
-flags, derived from the ``TrainConfig`` fields (their type, default, help and group), so a setting
-is defined once (training/config.py) and every command that trains shows the same flags."""
+"""What ``attnlab``'s commands share: the command registry (``command``), value types with one-line
+errors, JSON printing, and the training settings' flags, derived from the ``TrainConfig`` fields
+(their type, default, help and group), so a setting is defined once (training/config.py) and every
+command that trains shows the same flags."""
 
 from __future__ import annotations
 

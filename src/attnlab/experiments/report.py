@@ -46,14 +46,14 @@ def reusable_run(path: Path, cfg: TrainConfig) -> bool:
     if not is_finished_run(path):
         return False
     from attnlab.models import resolve_model
-    from attnlab.models.pooling import resolve_pooling
     from attnlab.runtime import resolve_precision
+    from attnlab.training.build import resolved_pooling
     from attnlab.training.methods import get_method
 
     stored = open_run(path).config
     want = {k: v for k, v in cfg.to_dict().items() if v is not None and k not in ("output_dir", "run_name")}
     want["precision"] = resolve_precision(cfg.precision)  # config.yaml records the resolved ones
-    want["pooling"] = resolve_pooling(cfg.pooling, resolve_model(cfg.model).path, get_method(cfg.method).auto_pooling)
+    want["pooling"] = resolved_pooling(cfg, resolve_model(cfg.model), get_method(cfg.method))
     return all(stored.get(k) == v for k, v in want.items())
 
 

@@ -5,8 +5,10 @@ head on the first token). ``cls``: the first token's vector as it is. ``mean`` /
 the maximum of the token vectors under the attention mask.
 
 A sentence-transformers checkpoint (all-MiniLM-L6-v2, all-mpnet-base-v2) was trained through mean
-pooling and its BERT pooler is untrained, so ``auto`` picks what the checkpoint says it was trained
-with (its ``1_Pooling/config.json``) and ``pooler`` when it says nothing.
+pooling and its BERT pooler is untrained: :func:`checkpoint_pooling` reads that from its
+``1_Pooling/config.json`` (``pooler`` when it says nothing). What ``auto`` means is the method's
+choice (``Method.auto_pooling``): the checkpoint's pooling for the ``head`` probe, ``pooler`` for
+methods that train the encoder (benchmarks/pooling.py measured them).
 
 The choice is applied as a forward hook on the model's body, so the model stays a plain
 ``*ForSequenceClassification`` that Trainer, PEFT, merging and ONNX export handle as usual; outside

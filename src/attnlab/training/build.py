@@ -13,6 +13,7 @@ comparison row and a run train exactly the same thing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,10 @@ class Setup:
     def labels(self) -> list[str]:
         return self.data.labels
 
-    @property
+    @functools.cached_property
     def pooling(self) -> str:
-        """``cfg.pooling`` resolved: ``auto`` becomes the method's choice (models/pooling.py)."""
-        return resolve_pooling(self.cfg.pooling, self.resolved.path, self.method.auto_pooling)
+        """``cfg.pooling`` resolved once (the checkpoint's pooling config is a file read)."""
+        return resolved_pooling(self.cfg, self.resolved, self.method)
 
     def load_model(self, cfg: TrainConfig | None = None) -> torch.nn.Module:
         """A fresh task model prepared by the method (adapters added, layers frozen): the model
@@ -147,6 +148,12 @@ class Setup:
             eval_dataset=self.encoded["validation"].remove_columns(["length"]), data_collator=collator,
             processing_class=self.tokenizer, compute_metrics=metrics_function(self.labels), callbacks=callbacks,
             preprocess_logits_for_metrics=logits_only, **model)
+
+
+def resolved_pooling(cfg: TrainConfig, resolved: ResolvedModel, method: Method) -> str:
+    """``cfg.pooling`` with ``auto`` replaced by the method's choice (``Method.auto_pooling``: the
+    checkpoint's own pooling, or a fixed one); what the run records in config.yaml."""
+    return resolve_pooling(cfg.pooling, resolved.path, method.auto_pooling)
 
 
 def check_max_length(max_length: int, resolved: ResolvedModel, tokenizer: Any) -> None:
@@ -180,4 +187,4 @@ def build(cfg: TrainConfig, method: Method, task: Task, data: TextDataset | None
 
 
 __all__ = ["Setup", "build", "check", "default_learning_rate", "encode_splits", "load_config_data", "logits_only",
-           "metrics_function", "training_arguments"]
+           "metrics_function", "resolved_pooling", "training_arguments"]

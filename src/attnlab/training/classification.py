@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 
 from attnlab.data import TextDataset
 from attnlab.models import ResolvedModel, load_pretrained
-from attnlab.models.pooling import apply_pooling, resolve_pooling
+from attnlab.models.pooling import apply_pooling
 from attnlab.training.tasks import Task
 
 
@@ -36,7 +36,7 @@ def build_model(cfg, resolved: ResolvedModel, ds: TextDataset, tokenizer: Any, l
         ignore_mismatched_sizes=True, **({"dtype": torch.float32} | load_kwargs))
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    return apply_pooling(model, resolve_pooling(cfg.pooling, resolved.path))
+    return apply_pooling(model, cfg.pooling)  # resolved by Setup.load_model; apply_pooling refuses auto
 
 
 def trainer_parts(tokenizer: Any, labels: list[str], cfg):
