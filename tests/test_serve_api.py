@@ -101,6 +101,8 @@ def test_classify_matches_predictor(client, tiny_runs):
     ({"texts": ["ok"], "run": 3}, 422, "run: Input should be a valid string"),
     ({}, 422, "texts: required field is missing"),
     ({"text": ["ok"]}, 422, "text: unknown field"),
+    ({"texts": ["ok"], "a\nb": 1}, 422, '"a\\nb": unknown field'),
+    ({"texts": ["ok"], "": 1}, 422, '"": unknown field'),
     ({"texts": ["ok"], "run": "nope"}, 404, "unknown run 'nope'; this server serves: full, lora"),
     ({"texts": ["ok"], "run": "../full"}, 400, "not a path"),
     ({"texts": ["ok"], "run": "/tmp/runs/full"}, 400, "not a path"),

@@ -3,6 +3,7 @@ app's exception handlers that turn every error into ``{"error": "<one line>"}``.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -17,6 +18,16 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
+def _field_name(part: Any) -> str:
+    """One part of a field's path as it can be printed on one line: a client's own key may hold a
+    newline, a quote or be very long, so anything but a plain name is shown JSON-quoted and cut."""
+    text = str(part)
+    if text and text.isprintable() and " " not in text and len(text) <= 64:
+        return text
+    quoted = json.dumps(text)
+    return quoted if len(quoted) <= 66 else quoted[:62] + '..."'
+
+
 def validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
     """(status, one line) for pydantic's errors on a request: 400 for a body that is not JSON,
     else 422 naming the first three fields at fault."""
@@ -26,8 +37,8 @@ def validation_error(errors: list[dict[str, Any]]) -> tuple[int, str]:
             return 400, f"request body is not valid JSON: {detail}"
     parts = []
     for e in errors[:3]:
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
-        msg = e.get("msg", "invalid")
+        loc = ".".join(_field_name(x) for x in e.get("loc", ()) if x != "body") or "body"
+        msg = " ".join(str(e.get("msg", "invalid")).split())
         if e.get("type") == "missing":
             msg = "required field is missing"
         elif e.get("type") == "extra_forbidden":
