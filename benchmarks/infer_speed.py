@@ -11,7 +11,8 @@ measures sentences per second of
 
 the share of predictions each configuration gives identical to the fp32 pipeline, and the latency
 of one sentence at a time (p50/p99) through the Predictor. The fastest configuration that keeps
->= 99.5% of predictions identical is the headline. Writes ``benchmarks/results/infer_speed.json``.
+>= 99.5% of predictions identical is the headline. Writes ``benchmarks/results/infer_speed.<cpu-kind>.json``
+(one file per machine kind).
 
     python benchmarks/infer_speed.py --run runs/bench-sst2/minilm-l6-lora
     python benchmarks/infer_speed.py            # trains a quick LoRA run first (~1 min on 2 cores)
@@ -243,7 +244,8 @@ def main() -> int:
         "fp32_prediction_agreement": fp32["agreement_vs_pipeline"],
         "configurations": rows,
         "latency": latency_rows,
-    })
+        "cpu_kind": runtime.cpu_kind(),
+    }, file_stem=f"infer_speed.{runtime.cpu_kind()}")
     print(f"wrote {path}")
     return 0
 

@@ -10,10 +10,18 @@ forward pass, the backward pass and the optimizer step of
   the first layer (the embedding output is made to require it), only the head trained. No method
   that adapts the first layer can take less: it is LoRA with free adapters.
 
-``full / frozen floor`` is the most any adapter method can gain per step on this machine and model;
-``full / lora`` is what PEFT's LoRA gains. Writes ``benchmarks/results/lora_step.json``.
+- **full / lora, dropout off**: the same with the model's own dropout (hidden and attention, 0.1)
+  set to 0: what the random masks cost on this machine (dropout is an accuracy choice; this only
+  prices it).
 
-    python benchmarks/lora_step.py          # ~3 min on 2 cores
+Every variant runs in the precision ``attnlab train`` picks here (bf16 autocast where the CPU has
+native bf16, else fp32). ``full / frozen floor`` is the most any adapter method can gain per step on
+this machine and model; ``full / lora`` is what PEFT's LoRA gains. Full fine-tuning's achieved FLOP/s
+is reported against the GEMM peak of that precision, measured in the same run at 2048^3 and at the
+model's shapes (not applicable where the precision is emulated). Writes
+``benchmarks/results/lora_step.<cpu-kind>.json`` (one file per machine kind).
+
+    python benchmarks/lora_step.py          # ~5 min on 2 quiet cores
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import sys
 import time
 from typing import Any
 
+import _peaks
 from _common import DEFAULT_SST2, write_results
+from _peaks import non_embedding_params, step_flops
 
 from attnlab.evaluation.tables import column_table
 
@@ -54,6 +64,9 @@ def real_batches(data_dir: str, model_path: str, n: int, batch_size: int, seed: 
     return out
 
 
+KINDS = ["full", "lora", "lora, attention only", "frozen floor", "full, dropout off", "lora, dropout off"]
+
+
 def build(kind: str, model_ref: str):
     """(model in train mode, optimizer) prepared as ``attnlab train`` prepares them."""
     import torch
@@ -63,11 +76,12 @@ def build(kind: str, model_ref: str):
     from attnlab.training import TrainConfig
     from attnlab.training.methods import get_method
 
-    method = "full" if kind == "full" else "head" if kind == "frozen floor" else "lora"
+    method = "full" if kind.startswith("full") else "head" if kind == "frozen floor" else "lora"
     overrides = {"lora_targets": "query,key,value"} if kind == "lora, attention only" else {}
+    no_dropout = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0} if "dropout off" in kind else {}
     cfg = TrainConfig.from_sources(None, model=model_ref, method=method, **overrides)
     model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolve_model(model_ref),
-                            num_labels=2, dtype=torch.float32)
+                            num_labels=2, dtype=torch.float32, **no_dropout)
     model = get_method(method).prepare(model, cfg).train()
     if kind == "frozen floor":  # the gradient flows through every frozen layer, as it must for LoRA
         model.get_input_embeddings().register_forward_hook(lambda m, i, o: o.requires_grad_(True))
@@ -92,17 +106,22 @@ def main() -> int:
 
     hf_logging.set_verbosity_error()
     threads = runtime.set_num_threads(None)
+    precision = runtime.resolve_precision("auto")
     torch.manual_seed(a.seed)
     batches = real_batches(a.data_dir, resolve_model(a.model).path, a.batches, a.batch_size, a.seed)
-    kinds = ["full", "lora", "lora, attention only", "frozen floor"]
+    kinds = KINDS
     built = {k: build(k, a.model) for k in kinds}
+    cfg = built["full"][0].config
+    peak = _peaks.peaks(precision, cfg.hidden_size, cfg.intermediate_size)
+    _peaks.print_peaks(peak, threads)
     times: dict[str, dict[str, list[float]]] = {k: {ph: [] for ph in PHASES} for k in kinds}
     for r in range(a.rounds):
         for k in kinds if r % 2 == 0 else kinds[::-1]:  # interleaved: load changes hit every variant alike
             model, opt, _ = built[k]
             for b in batches:
                 t0 = time.perf_counter()
-                loss = model(**b).loss
+                with runtime.autocast(precision):
+                    loss = model(**b).loss
                 t1 = time.perf_counter()
                 loss.backward()
                 t2 = time.perf_counter()
@@ -122,6 +141,10 @@ def main() -> int:
     full = rows[0]["step_ms"]
     for r in rows:
         r["speedup_vs_full"] = full / r["step_ms"]
+    shapes = [(0, b["input_ids"].numel(), *b["input_ids"].shape) for b in batches]
+    dense = 6.0 * non_embedding_params(built["full"][0])  # forward + both gradients of every weight
+    full_flops = step_flops(shapes, dense, cfg.num_hidden_layers, cfg.hidden_size) / len(batches)
+    achieved = full_flops / (full / 1000)
     print(column_table(rows, [("name", "variant", ""), ("forward_ms", "forward ms", ".1f"),
                               ("backward_ms", "backward ms", ".1f"), ("optimizer_ms", "optimizer ms", ".1f"),
                               ("step_ms", "step ms", ".1f"), ("speedup_vs_full", "vs full", ".2f"),
@@ -131,16 +154,26 @@ def main() -> int:
     path = write_results("lora_step", {
         "settings": {"model": a.model, "batches": len(batches), "batch_size": a.batch_size,
                      "padded_lengths": lengths, "rounds": a.rounds, "timed_rounds": a.rounds - 1,
-                     "threads": threads, "seed": a.seed, "statistic": "mean ms per batch over the timed rounds; "
-                     "variants interleaved, order reversed every round; models in train mode (dropout on)"},
+                     "threads": threads, "seed": a.seed, "precision": precision,
+                     "statistic": "mean ms per batch over the timed rounds; variants interleaved, order reversed "
+                     "every round; models in train mode (dropout on unless the variant says off)"},
+        "cpu_kind": runtime.cpu_kind(),
+        "gemm_peak": peak,
+        "full_flops_per_step": full_flops,
+        "full_achieved_flops_per_second": achieved,
+        "full_share_of_peak": _peaks.share_of_peak(achieved, peak),
         "lora_step_speedup_vs_full": by["lora"]["speedup_vs_full"],
         "frozen_floor_speedup_vs_full": by["frozen floor"]["speedup_vs_full"],
         "lora_adapter_cost_ms": by["lora"]["step_ms"] - by["frozen floor"]["step_ms"],
         "variants": rows,
-    })
+    }, file_stem=f"lora_step.{runtime.cpu_kind()}")
     print(f"LoRA step {by['lora']['speedup_vs_full']:.2f}x faster than full; no adapter method that reaches the "
           f"first layer can be more than {by['frozen floor']['speedup_vs_full']:.2f}x faster here "
           f"(adapters cost {by['lora']['step_ms'] - by['frozen floor']['step_ms']:.0f} ms per step)")
+    share = _peaks.share_of_peak(achieved, peak)["of_model_shape_peak"]
+    print(f"full fine-tuning: {achieved / 1e9:.1f} GFLOP/s in {precision}, "
+          + (f"{share:.0%} of the {precision} peak at the model's shapes" if share is not None
+             else f"share of the {precision} peak not applicable ({precision} is emulated here)"))
     print(f"wrote {path}")
     return 0
 

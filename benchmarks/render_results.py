@@ -192,8 +192,9 @@ def short_machine(payload: dict[str, Any]) -> str:
     hw = payload.get("hardware") or {}
     if isinstance(hw, dict) and hw.get("gpu"):
         return str(hw["gpu"])
-    if isinstance(hw, dict) and hw.get("cpu"):
-        return f"CPU, {hw.get('cpu_cores', '?')} cores"
+    if isinstance(hw, dict) and hw.get("cpu"):  # the vendor and vector unit name the machine kind
+        cpu = str(hw["cpu"]).replace("(R)", "").replace(" Processor", "")
+        return f"{cpu}, {hw.get('cpu_capability', '?')}, {hw.get('cpu_cores', '?')} cores"
     return "unknown machine"
 
 

@@ -12,8 +12,10 @@ In one run, on the same training rows and the 872 SST-2 validation sentences, it
 evaluating every ``--eval-every-samples`` training samples. Evaluation and checkpointing are
 excluded from every clock (a callback stops the clock around them), so "time" below is training
 time only. It reports steady-state tokens/s (real and padded), seconds per epoch, time to reach
-the tutorial's final validation accuracy minus 0.5 point, and achieved FLOP/s as a share of a GEMM
-peak measured in the same process in fp32 and bf16. Writes ``benchmarks/results/train_speed.json``.
+the tutorial's final validation accuracy minus 0.5 point, and achieved FLOP/s as a share of the GEMM
+peak of the precision each recipe trains in, measured in the same process at 2048^3 and at the
+model's shapes (not applicable where that precision is emulated: bf16 on a CPU without native bf16).
+Writes ``benchmarks/results/train_speed.<cpu-kind>.json`` (one file per machine kind).
 
 FLOPs are counted analytically per training step of B sequences padded to T tokens:
 full: 6 x non-embedding params x B*T, LoRA: (4 x frozen + 6 x trainable) non-embedding params x B*T
@@ -21,7 +23,7 @@ full: 6 x non-embedding params x B*T, LoRA: (4 x frozen + 6 x trainable) non-emb
 
 ``--ablation`` instead runs short training runs (``--ablation-steps``, default 40) of attnlab's
 full and LoRA defaults with one setting changed at a time, and writes
-``benchmarks/results/train_ablation.json``: the measured gain of each speed choice.
+``benchmarks/results/train_ablation.<cpu-kind>.json``: the measured gain of each speed choice.
 
     python benchmarks/train_speed.py                      # ~20 min on 2 quiet cores
     python benchmarks/train_speed.py --ablation           # ~10 min on 2 quiet cores
@@ -38,8 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _peaks
 import numpy as np
 from _common import DEFAULT_SST2, sst2_config, write_results
+from _peaks import non_embedding_params, step_flops
 
 from attnlab.evaluation.tables import column_table
 
@@ -48,40 +52,6 @@ WARMUP_STEPS = 5  # steps left out of steady-state throughput
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-def gemm_peak(dtype_name: str, seconds: float = 1.5) -> dict[str, Any]:
-    """Best FLOP/s of an n x n x n matmul in ``dtype`` on the training device, sized to the dtype's speed."""
-    import torch
-
-    from attnlab import runtime
-
-    dev = runtime.device()
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    n, best = 256, 0.0
-    while True:
-        a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
-        a @ b
-        sync()
-        start = time.perf_counter()
-        a @ b
-        sync()
-        one = time.perf_counter() - start
-        if one > 0.05 or n >= 4096:
-            break
-        n *= 2
-    reps = max(2, int(seconds / max(one, 1e-6)))
-    for _ in range(reps):
-        start = time.perf_counter()
-        a @ b
-        sync()
-        best = max(best, 2 * n**3 / (time.perf_counter() - start))
-    return {"dtype": dtype_name, "n": n, "repeats": reps, "flops_per_second": best, "device": str(dev)}
-
 
 def clock_callback(count_tokens: bool = True):
     """A Trainer callback that times training only: the clock stops during evaluation and saving.
@@ -136,21 +106,9 @@ def clock_callback(count_tokens: bool = True):
     return Clock()
 
 
-def non_embedding_params(model) -> int:
-    """Parameters outside the embedding tables (word, position, token type)."""
-    import torch
-
-    emb = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in emb)
-
-
-def step_flops(batches: list[tuple[int, int, int, int]], dense_per_token: float, layers: int, hidden: int) -> float:
-    """FLOPs of forward + backward over ``batches``: dense layers on padded tokens plus attention."""
-    return sum(dense_per_token * padded + 12 * layers * b * t * t * hidden for _, padded, b, t in batches)
-
-
 def summarize(name: str, clock, *, batch_size: int, epochs: float, dense_per_token: float, layers: int,
-              hidden: int, peaks: dict[str, float], final_accuracy: float | None) -> dict[str, Any]:
+              hidden: int, peaks: dict[str, dict[str, Any]], precision: str,
+              final_accuracy: float | None) -> dict[str, Any]:
     steps = clock.step_seconds
     batches = clock.batches[:len(steps)]
     steady = slice(WARMUP_STEPS, None) if len(steps) > 2 * WARMUP_STEPS else slice(0, None)
@@ -176,8 +134,8 @@ def summarize(name: str, clock, *, batch_size: int, epochs: float, dense_per_tok
         "flops_per_token_dense": dense_per_token,
         "achieved_flops_per_second": flops_per_s,
         "useful_flops_per_second": useful / sec if sec and batches else None,
-        "mfu_fp32": flops_per_s / peaks["fp32"] if flops_per_s else None,
-        "mfu_bf16": flops_per_s / peaks["bf16"] if flops_per_s else None,
+        "precision": precision,
+        **{f"share_{k}": v for k, v in _peaks.share_of_peak(flops_per_s, peaks[precision]).items()},
         "final_validation_accuracy": final_accuracy,
         "best_validation_accuracy": max((e["accuracy"] for e in clock.evals if e["accuracy"] is not None),
                                         default=None),
@@ -239,7 +197,7 @@ def model_shape(model_path: str) -> dict[str, int]:
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2, dtype=torch.float32)
     head = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[0] in ("classifier", "score"))
     return {"non_embedding_params": non_embedding_params(model), "head_params": head,
-            "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size}
+            "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "intermediate": cfg.intermediate_size}
 
 
 def dense_flops_per_token(method: str, shape: dict[str, int], trainable: int | None) -> float:
@@ -260,14 +218,14 @@ def main_compare(a: argparse.Namespace) -> int:
     from attnlab.training.train import train
 
     threads = runtime.set_num_threads(None)
-    peaks = {d: gemm_peak(d) for d in ("fp32", "bf16")}
-    peak = {d: v["flops_per_second"] for d, v in peaks.items()}
-    print(f"GEMM peak: fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s "
-          f"({threads} threads, {runtime.device()})", flush=True)
     data = load_data("sst2", data_dir=a.data_dir, seed=a.seed, max_train_samples=a.train_rows,
                      max_eval_samples=a.eval_rows)
     model_path = resolve_model(a.model).path
     shape = model_shape(model_path)
+    attnlab_precision = runtime.resolve_precision("auto")  # what attnlab's defaults train in here
+    peak = {d: _peaks.peaks(d, shape["hidden"], shape["intermediate"]) for d in {"fp32", attnlab_precision}}
+    for d in sorted(peak):
+        _peaks.print_peaks(peak[d], threads)
     runs_dir = Path(a.runs_dir)
     rows: list[dict[str, Any]] = []
 
@@ -276,8 +234,9 @@ def main_compare(a: argparse.Namespace) -> int:
     final = tutorial_run(data, model_path, a, runs_dir / "tutorial", clock)
     rows.append(summarize("tutorial (Trainer defaults, padding to max_length)", clock, batch_size=8,
                           epochs=a.epochs, dense_per_token=dense_flops_per_token("tutorial", shape, None),
-                          layers=shape["layers"], hidden=shape["hidden"], peaks=peak, final_accuracy=final)
-                | {"method": "full", "recipe": "tutorial", "precision": "fp32", "learning_rate": 5e-5})
+                          layers=shape["layers"], hidden=shape["hidden"], peaks=peak, precision="fp32",
+                          final_accuracy=final)
+                | {"method": "full", "recipe": "tutorial", "learning_rate": 5e-5})
 
     runs = {}
     for method in ("full", "lora"):
@@ -291,8 +250,8 @@ def main_compare(a: argparse.Namespace) -> int:
         rows.append(summarize(f"attnlab {method} (defaults)", clock, batch_size=cfg.batch_size, epochs=cfg.epochs,
                               dense_per_token=dense_flops_per_token(method, shape, m["params"]["trainable"]),
                               layers=shape["layers"], hidden=shape["hidden"], peaks=peak,
-                              final_accuracy=m["validation"]["accuracy"])
-                    | {"method": method, "recipe": "attnlab", "precision": m["training"]["precision"],
+                              precision=m["training"]["precision"], final_accuracy=m["validation"]["accuracy"])
+                    | {"method": method, "recipe": "attnlab",
                        "learning_rate": m["training"]["learning_rate"],
                        "trainable_params": m["params"]["trainable"], "run_dir": str(run.path)})
 
@@ -308,8 +267,8 @@ def main_compare(a: argparse.Namespace) -> int:
             ("padding_share", "padding", ".0%"), ("final_validation_accuracy", "val acc", ".4f"),
             ("time_to_target_seconds", "time to target (s)", ".1f"),
             ("time_to_target_speedup_vs_tutorial", "vs tutorial", ".2f"),
-            ("achieved_flops_per_second", "FLOP/s", ".3g"), ("mfu_fp32", "of fp32 peak", ".1%"),
-            ("mfu_bf16", "of bf16 peak", ".1%")]
+            ("achieved_flops_per_second", "FLOP/s", ".3g"), ("precision", "precision", ""),
+            ("share_of_model_shape_peak", "of its precision's peak", ".1%")]
     print(column_table(rows, cols))
     print(f"target: tutorial's final validation accuracy {tutorial['final_validation_accuracy']:.4f} - "
           f"{TOLERANCE * 100:.1f} point = {target:.4f}")
@@ -333,7 +292,8 @@ def main_compare(a: argparse.Namespace) -> int:
                               "T = padded tokens; plus attention 12 L B T^2 d per step",
                      "model_shape": shape, "device": str(runtime.device()),
                      "cpu_native_bf16": runtime.cpu_has_native_bf16(), "torch_threads": torch.get_num_threads()},
-        "gemm_peaks": peaks,
+        "cpu_kind": runtime.cpu_kind(),
+        "gemm_peaks": peak,
         "target_accuracy": target,
         # attnlab full fine-tuning with its defaults vs the tutorial (full fine-tuning as written)
         "time_to_accuracy_speedup_vs_tutorial": full["time_to_target_speedup_vs_tutorial"],
@@ -342,12 +302,13 @@ def main_compare(a: argparse.Namespace) -> int:
         "lora_accuracy_delta_vs_full": lora["final_validation_accuracy"] - full["final_validation_accuracy"],
         "epoch_speedup_vs_tutorial": {"full": full["epoch_speedup_vs_tutorial"],
                                       "lora": lora["epoch_speedup_vs_tutorial"]},
-        "mfu_fp32": full["mfu_fp32"],
-        "mfu_bf16": full["mfu_bf16"],
-        "mfu_note": "mfu_* is attnlab full's achieved FLOP/s over the GEMM peak of that dtype measured in this run; "
-                    "a share above 1 of the bf16 peak means bf16 is emulated (slower than fp32) on this machine",
+        "precision": full["precision"],
+        "share_of_peak": {"of_square_peak": full["share_of_square_peak"],
+                          "of_model_shape_peak": full["share_of_model_shape_peak"]},
+        "share_note": "attnlab full's achieved FLOP/s over the GEMM peak of the precision it trained in, measured in "
+                      "this run at 2048^3 and at the model's shapes; None where that precision is emulated",
         "runs": rows,
-    })
+    }, file_stem=f"train_speed.{runtime.cpu_kind()}")
     print(f"wrote {path}")
     return 0
 
@@ -472,10 +433,11 @@ def main_ablation(a: argparse.Namespace) -> int:
                                   "every variant of a method, except where the batching is the variable)",
                      "device": str(runtime.device()), "native_bf16": native},
         "lora_step_speedup_vs_full": lora_vs_full,
+        "cpu_kind": runtime.cpu_kind(),
         "lora_checks": lora_checks(a.model),
         "variants": out,
         "raw": rows,
-    })
+    }, file_stem=f"train_ablation.{runtime.cpu_kind()}")
     print(f"wrote {path}")
     return 0
 

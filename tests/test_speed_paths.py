@@ -268,10 +268,14 @@ def test_train_speed_counts_flops_and_time_to_accuracy():
     assert ts.non_embedding_params(emb) == 4 * 2 + 2
 
 
-def test_gemm_peak_measures_a_rate():
-    ts = _bench("train_speed")
-    out = ts.gemm_peak("fp32", seconds=0.05)
-    assert out["flops_per_second"] > 0 and out["n"] >= 256
+def test_gemm_peaks_are_measured_at_the_square_and_the_model_shapes(monkeypatch):
+    peaks = _bench("_peaks")
+    monkeypatch.setattr(peaks, "SQUARE", 128)
+    monkeypatch.setattr(peaks, "TOKEN_COUNTS", (16, 32))
+    out = peaks.peaks("fp32", hidden=8, intermediate=24, seconds=0.01)
+    assert out["native"] and out["square"]["n"] == 128 and out["square"]["flops_per_second"] > 0
+    assert set(out["model_shapes"]["each"]) == {"16x8@8x24", "32x8@8x24", "16x24@24x8", "32x24@24x8"}
+    assert out["model_shapes"]["flops_per_second"] == max(out["model_shapes"]["each"].values())
 
 
 def test_infer_speed_helpers():
@@ -309,3 +313,27 @@ def test_speed_docs_snippets_are_up_to_date():
     page = (REPO / "docs" / "speed.md").read_text(encoding="utf-8")
     for path in mod.render():
         assert f'--8<-- "gen/{path.name}"' in page
+
+
+def test_peak_shares_are_not_applicable_for_an_emulated_precision(monkeypatch):
+    """A share of the bf16 peak is None where the CPU emulates bf16 (never a 'met' target), and a real
+    ratio where the precision is native."""
+    peaks = _bench("_peaks")
+    assert peaks.native("fp32")
+    assert peaks.matmul_rate(64, 32, 48, "fp32", seconds=0.01) > 0
+    fake = {"native": True, "square": {"flops_per_second": 4e11}, "model_shapes": {"flops_per_second": 2e11}}
+    assert peaks.share_of_peak(1e11, fake) == {"of_square_peak": 0.25, "of_model_shape_peak": 0.5}
+    assert peaks.share_of_peak(1e11, fake | {"native": False}) == {"of_square_peak": None,
+                                                                   "of_model_shape_peak": None}
+    monkeypatch.setattr("attnlab.runtime.cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    if not torch.cuda.is_available():
+        assert not peaks.native("bf16")
+
+
+def test_lora_step_dropout_off_variants_turn_every_dropout_off():
+    mod = _bench("lora_step")
+    model, _, _ = mod.build("lora, dropout off", "minilm-l6")
+    drops = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops and all(p == 0.0 for p in drops)
+    model, _, _ = mod.build("full", "minilm-l6")
+    assert any(m.p > 0 for m in model.modules() if isinstance(m, torch.nn.Dropout))

@@ -100,6 +100,18 @@ def load_result(name: str) -> dict[str, Any] | None:
     return read_result(RESULTS / f"{name}.json")
 
 
+# the machine kinds (attnlab.runtime.cpu_kind()) results are kept under, in the order pages show them
+KIND_NAMES = {"amx": "AMX (Intel Xeon, native bf16 matrix units)", "avx512-bf16": "AVX512-BF16 (native bf16)",
+              "avx512": "AVX-512 (no native bf16)", "avx2": "AVX2 (AMD EPYC, no native bf16)"}
+
+
+def load_by_kind(name: str) -> dict[str, dict[str, Any]]:
+    """``{cpu kind: result}`` from ``benchmarks/results/<name>.<cpu kind>.json``, one file per machine
+    kind (so one kind's run never replaces another's), in the order of :data:`KIND_NAMES`."""
+    found = {kind: read_result(RESULTS / f"{name}.{kind}.json") for kind in KIND_NAMES}
+    return {kind: res for kind, res in found.items() if res is not None}
+
+
 def measured_on(res: dict[str, Any]) -> str:
     """The italic line above a results table: machine, date, library versions and the command."""
     hw, v = res.get("hardware", {}), res.get("versions", {})
