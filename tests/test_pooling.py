@@ -63,6 +63,25 @@ def test_mean_pooling_feeds_the_classifier_the_masked_mean():
         apply_pooling(model, "max")
 
 
+def test_the_bypassed_pooler_is_one_predicate_every_method_uses():
+    from attnlab.models.pooling import bypassed_prefixes, is_bypassed
+    from attnlab.training.methods import get_method
+
+    model = _tiny_classifier()
+    assert bypassed_prefixes(model) == () and not is_bypassed("bert.pooler.dense.weight", ())  # pools as built
+    apply_pooling(model, "mean")
+    prefixes = bypassed_prefixes(model)
+    assert prefixes == ("bert.pooler.",)
+    assert is_bypassed("bert.pooler.dense.weight", prefixes) and is_bypassed("bert.pooler.dense", prefixes)
+    assert is_bypassed("bert.pooler", prefixes)  # the module itself, as named_modules() spells it
+    assert not is_bypassed("bert.encoder.layer.0.output.dense.bias", prefixes)
+    assert not is_bypassed("bert.poolers.x", prefixes)  # a name that only starts alike
+    get_method("bitfit").prepare(model, None)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and not any(is_bypassed(n, prefixes) for n in trainable)  # no gradient would come there
+    assert "bert.encoder.layer.0.output.dense.bias" in trainable
+
+
 def _doc_snippet() -> str:
     text = DOC.read_text(encoding="utf-8")
     return re.search(r"<!-- pooling-snippet -->\s*```python\n(.*?)```", text, re.S).group(1)

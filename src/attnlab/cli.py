@@ -139,14 +139,15 @@ def _merge_args(p: argparse.ArgumentParser) -> None:
 def cmd_merge(a: argparse.Namespace) -> int:
     """Write a run's model as a plain transformers folder (LoRA merged into the weights)."""
     from attnlab.inference import merge_run
-    from attnlab.training.rundir import open_run
+    from attnlab.inference.tasks import run_task
+    from attnlab.rundir import open_run
 
     out = merge_run(a.run_dir, a.out, overwrite=a.overwrite)
-    config = open_run(a.run_dir).config
-    auto = "AutoModelForSeq2SeqLM" if config.get("task") == "text2text" else "AutoModelForSequenceClassification"
-    print(f"merged model: {out}  ({auto}.from_pretrained('{out}'))")
-    if config.get("pooling") not in (None, "pooler"):  # the architecture's head alone would read [CLS]
-        print(f"note: this model classifies through {config['pooling']} pooling; the few lines that reproduce "
+    run = open_run(a.run_dir)
+    task = run_task(run)
+    print(f"merged model: {out}  ({task.auto_model}.from_pretrained('{out}'))")
+    if task.sized_head and run.pooling != "pooler":  # the architecture's head alone would read [CLS]
+        print(f"note: this model classifies through {run.pooling} pooling; the few lines that reproduce "
               "its logits with plain transformers: docs/concepts/fine-tuning.md, section Pooling")
     return 0
 

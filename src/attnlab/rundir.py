@@ -11,6 +11,13 @@ goes through :func:`open_run`, which checks that.
 This module is the one home of the layout: training writes it, inference, explain, experiments and
 serve read it, so it sits below all of them and imports nothing of attnlab but :mod:`attnlab.errors`.
 Files in it are written with :mod:`attnlab.io`.
+
+It is also the one home of what a run *records* for the code that loads it: ``config.yaml`` holds,
+beside the settings, the facts of :func:`recorded_facts` (whether ``model/`` is a PEFT adapter, the
+folder the base weights came from), and :class:`Run` reads every fact inference needs (task,
+adapter or whole model, base model, pooling, quantization) from there. A run written before a fact
+was recorded falls back to what its files show. Inference cannot ask the training registries (they
+are a sibling layer, and import torch and PEFT); it asks the run.
 """
 
 from __future__ import annotations
@@ -32,6 +39,19 @@ from attnlab.errors import UserError
 CONFIG, LABELS, METRICS, HISTORY, MODEL_DIR, CARD = (
     "config.yaml", "labels.json", "metrics.json", "history.jsonl", "model", "README.md")
 CHECKPOINTS = "checkpoints"
+ADAPTER_CONFIG = "adapter_config.json"  # what PEFT writes into model/ for an adapter
+
+# config.yaml keys that record facts, not settings (a recipe never re-applies them); methods may add
+# their own (qlora's ``quantization``: ``Method.records``)
+MODEL_PATH, ADAPTER = "model_path", "adapter"
+RECORDED = (MODEL_PATH, ADAPTER)
+
+
+def recorded_facts(*, model_path: str, adapter: bool) -> dict[str, Any]:
+    """The config.yaml entries training records beside the settings, for the code that loads the run:
+    the folder the base weights were read from, and whether ``model/`` is a PEFT adapter on that base
+    (``Method.is_adapter``) or a whole model."""
+    return {MODEL_PATH: model_path, ADAPTER: adapter}
 
 
 def dir_bytes(path: Path) -> int:
@@ -52,12 +72,48 @@ class Run:
         return self.path / MODEL_DIR
 
     @property
-    def is_adapter(self) -> bool:
-        return (self.model_dir / "adapter_config.json").is_file()
-
-    @property
     def name(self) -> str:
         return self.path.name
+
+    # -- what the run recorded, for the code that loads it -------------------------------------
+    @property
+    def task(self) -> str:
+        """The task it was trained for (runs from before tasks: classification)."""
+        return self.config.get("task") or "classification"
+
+    @property
+    def is_adapter(self) -> bool:
+        """Whether ``model/`` is a PEFT adapter on :attr:`base_model` (else a whole model): as recorded,
+        or, for a run from before that was recorded, whether PEFT's adapter config is there."""
+        recorded = self.config.get(ADAPTER)
+        return recorded if isinstance(recorded, bool) else (self.model_dir / ADAPTER_CONFIG).is_file()
+
+    @property
+    def base_model(self) -> str | None:
+        """The model it was trained from, as the user named it (a registry name, folder or hub id)."""
+        return self.config.get("model") or self.metrics.get("model")
+
+    @property
+    def base_model_path(self) -> str | None:
+        """The folder the base weights were read from when it trained: as recorded, else what PEFT
+        recorded in the adapter (None for a whole model that recorded nothing)."""
+        path = self.config.get(MODEL_PATH) or self.metrics.get(MODEL_PATH)
+        if path or not (self.model_dir / ADAPTER_CONFIG).is_file():
+            return path
+        try:
+            return json.loads((self.model_dir / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    @property
+    def pooling(self) -> str:
+        """How its classifier pools (runs from before pooling was a setting: the architecture's pooler)."""
+        return self.config.get("pooling") or "pooler"
+
+    @property
+    def quantization(self) -> dict[str, Any] | None:
+        """How its base was quantized in training (qlora records it), so loading can redo it."""
+        return self.config.get("quantization") or None
 
 
 def checkpoints(path: Path) -> list[Path]:
@@ -195,4 +251,8 @@ def open_run(path: str | Path) -> Run:
     max_length = config.get("max_length", 1)
     if type(max_length) is not int or max_length <= 0:  # bool is no int here
         raise corrupted(CONFIG, f"is malformed: max_length is {max_length!r}, not a positive integer")
+    if config.get(ADAPTER) is not None and not isinstance(config[ADAPTER], bool):  # absent: an older run
+        raise corrupted(CONFIG, f"is malformed: {ADAPTER} is {config[ADAPTER]!r}, not true or false")
+    if not isinstance(config.get("task") or "", str):
+        raise corrupted(CONFIG, f"is malformed: task is {config['task']!r}, not a task name")
     return Run(p, config, list(labels), metrics)

@@ -1,8 +1,10 @@
 """Load what a run directory holds as a ready-to-use model and tokenizer.
 
-Full runs are plain transformers folders. LoRA/QLoRA runs hold a PEFT adapter: it is applied to
-the recorded base model (by registry name first, so a run moves between machines, then by the
-path PEFT recorded), and optionally merged into the base weights for speed. A QLoRA run's base is
+What loads is what the run recorded (:class:`attnlab.rundir.Run` reads it from config.yaml, and
+for an older run from its files): its task picks the model class (:mod:`attnlab.inference.tasks`);
+a whole-model run is a plain transformers folder; an adapter run (LoRA/QLoRA) holds a PEFT adapter,
+applied to the recorded base model (by registry name first, so a run moves between machines, then
+by the recorded folder), and optionally merged into the base weights for speed. A QLoRA run's base is
 re-quantized to 4-bit NF4 exactly as in training, so predictions match the run's evaluation; to
 merge, that base is first dequantized to fp32 (the values the adapter was trained against), so a
 merged QLoRA model is a plain fp32 transformers model.
@@ -17,28 +19,30 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from attnlab.errors import UserError
+from attnlab.inference.tasks import run_task
 from attnlab.logs import quiet_model_loading
 from attnlab.models import load_pretrained, resolve_model
 from attnlab.models.pooling import POOLINGS, apply_pooling
-from attnlab.rundir import Run, open_run
+from attnlab.rundir import CONFIG, Run, open_run
 
 log = logging.getLogger(__name__)
 
 
 def base_model_ref(run: Run) -> str:
     """The base model of an adapter run: the registry name it was trained from when that still
-    resolves here, otherwise the path PEFT recorded."""
-    name = run.config.get("model") or run.metrics.get("model")
-    if name:
+    resolves here, otherwise the folder it recorded (PEFT's record, for a run that has no other)."""
+    if run.base_model:
         try:
-            return resolve_model(name).path
+            return resolve_model(run.base_model).path
         except UserError:
             pass
-    cfg = json.loads((run.model_dir / "adapter_config.json").read_text())
-    return cfg["base_model_name_or_path"]
+    if not run.base_model_path:
+        raise UserError("the run records no base model for its adapter", where=str(run.path / CONFIG),
+                        fix="the run directory is incomplete: re-run training")
+    return run.base_model_path
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -72,12 +76,6 @@ def refuse_custom_code(run: Run) -> None:
                             "a run", where=str(path), fix="use a run trained by attnlab on a built-in architecture")
 
 
-# a run's ``task`` (config.yaml) -> the model class it loads, and whether that model has a classifier
-# head sized by the labels (text2text: a seq2seq model writes the label word with its LM head)
-TASK_MODELS: dict[str, tuple[Any, bool]] = {"classification": (AutoModelForSequenceClassification, True),
-                                            "text2text": (AutoModelForSeq2SeqLM, False)}
-
-
 def _base_kwargs(run: Run, sized_head: bool, extra: dict[str, Any]) -> dict[str, Any]:
     if not sized_head:
         return extra
@@ -86,12 +84,12 @@ def _base_kwargs(run: Run, sized_head: bool, extra: dict[str, Any]) -> dict[str,
 
 
 def _load_adapter(run: Run, auto: Any, base_kw: dict[str, Any], merge: bool) -> torch.nn.Module:
-    """A PEFT adapter run: the adapter on its recorded base model, rebuilt as the run's config.yaml
-    says (``quantization``, which the qlora method records: the base re-quantized as in training)."""
+    """A PEFT adapter run: the adapter on its recorded base model, rebuilt as the run recorded it
+    (``quantization``, which the qlora method records: the base re-quantized as in training)."""
     from peft import PeftModel
 
     resolved = resolve_model(base_model_ref(run))
-    if run.config.get("quantization"):
+    if run.quantization:
         from attnlab.models.nf4 import load_base
 
         base = load_base(auto.from_pretrained, resolved, merge=merge, **base_kw)
@@ -119,17 +117,19 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
                    **kwargs: Any) -> tuple[torch.nn.Module, Any]:
     """(model in eval mode, tokenizer) for a finished run. ``merge`` folds LoRA into the weights.
 
-    What loads is what the run recorded: its ``task`` (the model class), its ``model/`` folder (a
-    PEFT adapter, whatever method trained it, or a whole model) and, for an adapter, its base model
+    What loads is what the run recorded: its ``task`` (the model class), whether ``model/`` is a
+    PEFT adapter (whatever method trained it) or a whole model, and, for an adapter, its base model
     and how that base was stored."""
     run = run if isinstance(run, Run) else open_run(run)
+    task = run_task(run)
+    auto, sized_head = task.model_class(), task.sized_head
+    pooling = run_pooling(run) if sized_head else None  # a bad record fails before any weights load
     require_safetensors(run)
     refuse_custom_code(run)
     # fp32 master weights: transformers 5 would otherwise keep a checkpoint's fp16/bf16 dtype
     extra: dict[str, Any] = {"dtype": torch.float32} | kwargs
     if attn_implementation:
         extra["attn_implementation"] = attn_implementation
-    auto, sized_head = TASK_MODELS.get(run.config.get("task") or "classification", TASK_MODELS["classification"])
     try:
         with quiet_model_loading():  # the head a PEFT base is built with is reported "newly initialized"
             tokenizer = AutoTokenizer.from_pretrained(run.model_dir, trust_remote_code=False)
@@ -144,17 +144,16 @@ def load_run_model(run: Run | str | Path, *, merge: bool = False, attn_implement
     if sized_head and model.config.num_labels != len(run.labels):
         raise UserError(f"model has {model.config.num_labels} outputs but labels.json lists {len(run.labels)}",
                         where=str(run.path), fix="the run directory is inconsistent: re-run training")
-    if sized_head:
-        apply_pooling(model, run_pooling(run))
+    if pooling is not None:
+        apply_pooling(model, pooling)
     model.eval()
     return model, tokenizer
 
 
 def run_pooling(run: Run) -> str:
-    """How the run's classifier pools, as config.yaml records it (runs from before pooling was a
-    setting used the architecture's own pooler)."""
-    pooling = run.config.get("pooling") or "pooler"
-    if pooling not in POOLINGS[1:]:
-        raise UserError(f"config.yaml has pooling {pooling!r}, not one of {', '.join(POOLINGS[1:])}",
-                        where=str(run.path / "config.yaml"), fix="the run directory is inconsistent: re-run training")
-    return pooling
+    """How the run's classifier pools, as it recorded (runs from before pooling was a setting used
+    the architecture's own pooler), checked against the poolings there are."""
+    if run.pooling not in POOLINGS[1:]:
+        raise UserError(f"config.yaml has pooling {run.pooling!r}, not one of {', '.join(POOLINGS[1:])}",
+                        where=str(run.path / CONFIG), fix="the run directory is inconsistent: re-run training")
+    return run.pooling

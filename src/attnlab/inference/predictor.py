@@ -31,6 +31,7 @@ import torch
 from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
+from attnlab.inference.tasks import run_task
 from attnlab.models.heads import is_head_param
 from attnlab.rundir import Run, open_run
 
@@ -145,10 +146,8 @@ class Predictor:
         """Load a finished run. ``attn_implementation`` (e.g. ``"eager"`` or ``"sdpa"``) picks the
         transformers attention kernel; ``None`` keeps the model's default (docs/speed.md compares them)."""
         run = run_dir if isinstance(run_dir, Run) else open_run(run_dir)
-        if run.config.get("task") == "text2text" and cls is Predictor:  # scores the label words instead
-            from attnlab.inference.text2text import Text2TextPredictor
-
-            cls = Text2TextPredictor
+        if cls is Predictor:  # the run's task picks its predictor (text2text: one that scores the label words)
+            cls = run_task(run).predictor()
         model, tokenizer = load_run_model(run, merge=merge, attn_implementation=attn_implementation)
         max_length = int(run.config.get("max_length", 128))
         return cls(model, tokenizer, run.labels, max_length=max_length, run=run, **kwargs)

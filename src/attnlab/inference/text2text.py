@@ -3,7 +3,8 @@
 :class:`Text2TextPredictor` is a :class:`~attnlab.inference.Predictor` whose "logits" are the
 log-likelihoods of the K label token sequences (:mod:`attnlab.models.seq2seq`), so the softmax over
 them, batching, sorting by length and merging work as for a classifier. ``Predictor.from_run``
-picks it for a text2text run; ``attnlab predict``/``evaluate``/``attnlab.load`` need nothing else.
+picks it for a text2text run (:mod:`attnlab.inference.tasks`); ``attnlab predict``/``evaluate``/
+``attnlab.load`` need nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from attnlab import runtime
 from attnlab.errors import UserError
 from attnlab.inference.predictor import Predictor
+from attnlab.inference.tasks import TASKS
 from attnlab.models.seq2seq import label_log_likelihoods, label_targets, targets_tensor
 
 
@@ -29,7 +31,7 @@ class Text2TextPredictor(Predictor):
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, prefix: str | None = None,
                  **kwargs: Any):
-        if kwargs.get("engine", "torch") != "torch":
+        if kwargs.get("engine", "torch") not in TASKS["text2text"].engines:
             raise UserError("the ONNX Runtime engine serves classifiers, not text2text runs", where="engine",
                             fix="use engine='torch' for this run")
         super().__init__(model, tokenizer, labels, **kwargs)

@@ -124,10 +124,16 @@ def bypassed_prefixes(model: nn.Module) -> tuple[str, ...]:
     return tuple(f"{name}." for name, module in model.named_modules() if module is pooler)
 
 
+def is_bypassed(name: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether the parameter or module called ``name`` lies inside a module the pooling bypasses
+    (``prefixes``: :func:`bypassed_prefixes` of the model; none, when the model pools as built)."""
+    return f"{name}.".startswith(prefixes)
+
+
 def bypassed_parameters(model: nn.Module) -> list:
     prefixes = bypassed_prefixes(model)
-    return [p for n, p in model.named_parameters() if prefixes and n.startswith(prefixes)]
+    return [p for n, p in model.named_parameters() if is_bypassed(n, prefixes)]
 
 
-__all__ = ["POOLINGS", "apply_pooling", "bypassed_parameters", "bypassed_prefixes", "checkpoint_pooling", "pool",
-           "resolve_pooling"]
+__all__ = ["POOLINGS", "apply_pooling", "bypassed_parameters", "bypassed_prefixes", "checkpoint_pooling",
+           "is_bypassed", "pool", "resolve_pooling"]

@@ -7,8 +7,9 @@ attention model is a served run or an installed registry model; anything else is
 
 A served run is loaded once: its classifier's torch model also draws its attention maps (switched
 to eager attention for that forward pass; LoRA is merged into it, as for classifying). Where that
-cannot be (a text2text run, whose seq2seq model the extractor does not take; a model that cannot
-switch to eager attention), the attention model is a second, eager copy, kept in the same cache.
+cannot be (a run whose task's model the extractor does not take, such as text2text's seq2seq model:
+``RunTask.draws_attention``; a model that cannot switch to eager attention), the attention model is
+a second, eager copy, kept in the same cache.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from attnlab.errors import UserError
+from attnlab.rundir import Run, open_run
 from attnlab.serve.batcher import MicroBatcher
 from attnlab.serve.cache import ModelCache, eager_attention
 from attnlab.serve.errors import ApiError
 from attnlab.serve.limits import Limits
-from attnlab.training.rundir import Run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class ServeState:
                  limits: Limits | None = None, engine: str = "torch"):
         from attnlab.chat import DEFAULT_CHAT_MODEL
         from attnlab.inference.predictor import check_engine
+        from attnlab.inference.tasks import run_task
 
         # what classifies: torch or ONNX Runtime (attention maps always come from torch)
         self.engine = check_engine(engine)
@@ -75,6 +77,7 @@ class ServeState:
         self.runs: dict[str, Run] = {}
         for r in runs:
             run = open_run(r)
+            run_task(run)  # a run of a task this attnlab cannot load is refused now, not on first use
             if run.name in self.runs:
                 raise UserError(f"two runs are named '{run.name}'", where=str(r),
                                 fix="serve runs whose folder names differ: the API picks runs by folder name")
@@ -119,10 +122,11 @@ class ServeState:
     def predictor(self, run: Run):
         """The run's :class:`~attnlab.inference.Predictor` (loaded on first use, then kept)."""
         from attnlab.inference import Predictor
+        from attnlab.inference.tasks import run_task
 
         def load() -> Predictor:
             log.info("Loading run %s for classification", run.name)
-            engine = self.engine if run.config.get("task") != "text2text" else "torch"
+            engine = self.engine if self.engine in run_task(run).engines else "torch"  # text2text: torch only
             return Predictor.from_run(run, batch_size=self.limits.max_texts, engine=engine)
 
         return self.models.get(("run", run.name), load)
@@ -194,11 +198,12 @@ class ServeState:
     def _attention_model(self, name: str, source: str) -> tuple[Any, threading.Lock]:
         """(LoadedModel, the lock its forward passes take) for an :meth:`attention_source` result."""
         from attnlab.explain import LoadedModel, load_for_attention
+        from attnlab.inference.tasks import run_task
 
         run = self.runs.get(name)
         with self._guard:
             shared = run is not None and source == str(run.path) and run.name not in self._no_sharing
-        if shared and run.config.get("task") != "text2text":  # the extractor takes encoders and decoders
+        if shared and run_task(run).draws_attention:  # the extractor takes encoders and decoders, not seq2seq
             predictor = self.predictor(run)
             return (LoadedModel(predictor.model, predictor.tokenizer, run.name, source, "run"),
                     self.models.lock(("run", run.name)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from attnlab.evaluation.tables import markdown_table
+
 
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}"
@@ -19,10 +21,9 @@ def model_card(m: dict[str, Any], cfg: dict[str, Any], task_line: str | None = N
         "Trained with [attnlab](https://pypi.org/project/attnlab/). Load it with `attnlab.load(\"<this folder>\")`,",
         "or with plain transformers/PEFT from `model/`.",
         "",
-        "| split | accuracy (%) | macro-F1 (%) | examples |",
-        "|---|---|---|---|",
-        f"| validation | {_pct(v['accuracy'])} | {_pct(v['macro_f1'])} | {v['examples']} |",
-        f"| test | {_pct(t['accuracy'])} | {_pct(t['macro_f1'])} | {t['examples']} |",
+        *markdown_table(["split", "accuracy (%)", "macro-F1 (%)", "examples"],
+                        [[split, _pct(s["accuracy"]), _pct(s["macro_f1"]), s["examples"]]
+                         for split, s in (("validation", v), ("test", t))]).splitlines(),
         "",
         f"- labels: {', '.join(m['labels'])}",
         *([f"- {task_line}"] if task_line else []),

@@ -231,10 +231,12 @@ class TrainConfig:
 
 
 def recorded_not_settings() -> set[str]:
-    """config.yaml keys that record facts, not settings: the model's path, and what methods record."""
+    """config.yaml keys that record facts, not settings: the run's own (``attnlab.rundir.RECORDED``:
+    the model's path, adapter or whole model), and what methods record."""
+    from attnlab.rundir import RECORDED
     from attnlab.training.methods import recorded_keys
 
-    return {"model_path"} | recorded_keys()
+    return set(RECORDED) | recorded_keys()
 
 
 def recipe_names() -> list[str]:

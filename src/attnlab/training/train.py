@@ -188,7 +188,8 @@ def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module
     resolved = {"learning_rate": trainer.args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
                 "precision": setup.precision,  # the settings as they resolved, then what the run records
                 "pooling": setup.pooling}
-    recorded = {"model_path": setup.resolved.path} | {k: value(cfg) for k, value in method.records.items()}
+    recorded = rundir.recorded_facts(model_path=setup.resolved.path, adapter=method.is_adapter) | {
+        k: value(cfg) for k, value in method.records.items()}
     resolved_cfg = cfg.to_dict() | resolved | recorded
     write_text_atomic(out / rundir.CONFIG, yaml.safe_dump(resolved_cfg, sort_keys=False))
     history_path = out / rundir.HISTORY

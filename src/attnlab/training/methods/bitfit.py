@@ -21,11 +21,11 @@ def is_bias(name: str) -> bool:
 
 
 def prepare(model: nn.Module, cfg) -> nn.Module:
-    from attnlab.models.pooling import bypassed_prefixes
+    from attnlab.models.pooling import bypassed_prefixes, is_bypassed
 
     biases, unused = 0, bypassed_prefixes(model)  # a pooler the pooling bypasses feeds nothing
     for name, p in model.named_parameters():
-        bias = is_bias(name) and not (unused and name.startswith(unused))
+        bias = is_bias(name) and not is_bypassed(name, unused)
         p.requires_grad_(bias or is_head_param(name))
         biases += bias and not is_head_param(name)
     if not biases:

@@ -39,11 +39,11 @@ def encoder_linears(model: nn.Module) -> list[str]:
     head that trains in full (DistilBERT: an error, as ``pre_classifier`` ends in ``classifier``)."""
     from torch import nn
 
-    from attnlab.models.pooling import bypassed_prefixes
+    from attnlab.models.pooling import bypassed_prefixes, is_bypassed
 
     unused = bypassed_prefixes(model)  # BERT's pooler when the model pools by mean: it feeds nothing
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and not is_head_param(f"{n}.weight")
-            and not (unused and f"{n}.".startswith(unused))]
+            and not is_bypassed(n, unused)]
 
 
 def prepare(model: nn.Module, cfg) -> nn.Module:
