@@ -36,6 +36,7 @@ class Ctx:
     tiny_bert: Path
     runs: dict[str, Path]
     sst2: Path
+    request: pytest.FixtureRequest
 
     @property
     def out(self) -> str:
@@ -53,6 +54,14 @@ class Ctx:
         if not dst.exists():
             shutil.copytree(self.runs[method], dst)
         return dst
+
+    def resume(self, method: str, edit: Callable[[Path], None]) -> list[str]:
+        """``train --resume`` on a private copy of an unfinished run whose last checkpoint ``edit`` breaks."""
+        dst = self.tmp / f"unfinished-{method}"
+        shutil.copytree(self.request.getfixturevalue("unfinished_runs")[method], dst)
+        edit(dst / "checkpoints" / "checkpoint-2")
+        return ["train", "-o", str(dst), "--resume", *RESUMABLE, "--model", str(self.tiny_bert), "--method", method,
+                "--data-dir", str(self.sst2)]
 
     def train(self, data: str, *extra: str) -> list[str]:  # tiny settings, in case a case wrongly trains
         return ["train", "-o", self.out, "--data", data, "--model", str(self.tiny_bert), "--max-steps", "1",
@@ -133,6 +142,72 @@ def _only_bin(run: Path) -> None:
     st.unlink()
 
 
+RESUMABLE = ["--data", "sst2", "--max-train-samples", "16", "--max-eval-samples", "8", "--max-steps", "2",
+             "--batch-size", "8", "--lora-r", "2", "--num-threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def unfinished_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
+    """Full and LoRA runs of ``tiny_bert`` cut short after their checkpoint at step 2 (no metrics.json)."""
+    from attnlab.cli import main
+
+    root = tmp_path_factory.mktemp("unfinished")
+    for method in ("full", "lora"):
+        argv = ["train", "-o", str(root / method), *RESUMABLE, "--model", str(tiny_bert), "--method", method,
+                "--data-dir", str(sst2_dir), "--keep-checkpoints"]
+        assert main(argv) == 0
+        (root / method / "metrics.json").unlink()
+    return {m: root / m for m in ("full", "lora")}
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"\x80\x04 garbage, not a pickle")
+
+
+def _foreign_pickle(path: Path) -> None:  # code, not data: a weights-only load refuses it
+    import pickle
+
+    path.write_bytes(pickle.dumps(shutil.rmtree))
+
+
+def _bytes_parquet(c: Ctx) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = c.tmp / "d.parquet"
+    c.tmp.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"text": [b"\xff\xfe film %d" % i for i in range(12)],
+                             "label": ["pos" if i % 2 else "neg" for i in range(12)]}), path)
+    return str(path)
+
+
+def predict(method: str = "full", *texts: str, edit: Callable[[Path], None] | None = None,
+            command: str = "predict") -> Callable[[Ctx], list[str]]:
+    def argv(c: Ctx) -> list[str]:
+        run = c.run(method)
+        if edit:
+            edit(run)
+        if command == "serve":
+            return ["serve", "--run", str(run), "--no-ui", "--no-chat"]
+        return ["predict", str(run), *(texts or ("a fine film",))]
+
+    return argv
+
+
+def flag(*args: str) -> Callable[[Ctx], list[str]]:
+    """A tiny LoRA training with one bad number: each must be refused before anything loads."""
+    return lambda c: c.train(c.file("d.csv", GOOD), "--method", "lora", *args)
+
+
+def write(name: str, text: str) -> Callable[[Path], None]:
+    return lambda run: (run / name).write_text(text)
+
+
+def labelled(c: Ctx) -> str:  # evaluation data in the tiny runs' own labels
+    return c.file("e.csv", "text,label\n" + "".join(f"film {i},{'positive' if i % 2 else 'negative'}\n"
+                                                    for i in range(8)))
+
+
 INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that feeds it to the CLI
     # -- data files ------------------------------------------------------------------------------
     "latin-1": lambda c: c.train(c.file("d.csv", "text,label\ncafé crème,pos\n" + rows(), "latin-1")),
@@ -158,6 +233,9 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "split-with-unseen-label": lambda c: c.train(folder(c, train=GOOD, test=GOOD + "meh,neutral\n")),
     "text-column-flag-missing": lambda c: c.train(c.file("d.csv", GOOD), "--text-column", "review"),
     "missing-data-file": lambda c: c.train(str(c.tmp / "nope.csv")),
+    "jsonl-bad-line-number": lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", '
+                                                                 '"label": 0}\nnot json\n')),
+    "parquet-bytes-column": lambda c: c.train(_bytes_parquet(c)),
     # -- recipes (--config) ---------------------------------------------------------------------
     "recipe-unknown-key": lambda c: c.recipe("epochs: 1\nlearning_rat: 0.1\n"),
     "recipe-wrong-type-int": lambda c: c.recipe("batch_size: big\n"),
@@ -175,6 +253,14 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "recipe-bad-yaml": lambda c: c.recipe("epochs: [1,\n"),
     "recipe-not-a-mapping": lambda c: ["train", "-o", c.out, "--config", c.file("r.yaml", "- epochs\n- 1\n")],
     "recipe-missing": lambda c: ["train", "-o", c.out, "--config", str(c.tmp / "nope.yaml")],
+    "recipe-inf-epochs": lambda c: c.recipe("epochs: .inf\n"),
+    "recipe-nan-lr": lambda c: c.recipe("learning_rate: .nan\n"),
+    "recipe-bool-batch-size": lambda c: c.recipe("batch_size: true\n"),
+    "recipe-python-tag": lambda c: c.recipe("epochs: !!python/object/apply:os.system ['touch pwned']\n"),
+    "recipe-mapping-value": lambda c: c.recipe("lr_scheduler: {a: 1}\n"),
+    "recipe-list-value": lambda c: c.recipe("epochs: [1, 2]\n"),
+    "recipe-binary": lambda c: ["train", "-o", c.out, "--config", c.file("r.yaml", bytes(range(256)))],
+    "recipe-a-folder": lambda c: ["train", "-o", c.out, "--config", str(Path(c.file("conf/x", "x")).parent)],
     # -- CLI flags ------------------------------------------------------------------------------
     "flag-not-a-number": lambda c: ["train", "-o", c.out, "--epochs", "abc"],
     "flag-zero-batch": lambda c: ["train", "-o", c.out, "--batch-size", "0"],
@@ -191,6 +277,44 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "flag-unknown-command": lambda c: ["frobnicate"],
     "flag-bad-choice": lambda c: ["evaluate", str(c.tmp), "--split", "dev"],
     "sst2-folder-without-train": lambda c: c.train("sst2", "--data-dir", str(c.tmp)),
+    "flag-inf-lr": flag("--lr", "inf"),
+    "flag-zero-lr": flag("--lr", "0"),
+    "flag-huge-lr": flag("--lr", "1e308"),
+    "flag-nan-epochs": flag("--epochs", "nan"),
+    "flag-inf-epochs": flag("--epochs", "inf"),
+    "flag-negative-batch": flag("--batch-size", "-1"),
+    "flag-zero-eval-batch": flag("--eval-batch-size", "0"),
+    "flag-zero-max-length": flag("--max-length", "0"),
+    "flag-negative-max-length": flag("--max-length", "-5"),
+    "flag-zero-grad-accum": flag("--gradient-accumulation-steps", "0"),
+    "flag-negative-weight-decay": flag("--weight-decay", "-1"),
+    "flag-nan-weight-decay": flag("--weight-decay", "nan"),
+    "flag-negative-warmup": flag("--warmup-ratio", "-0.1"),
+    "flag-warmup-above-one": flag("--warmup-ratio", "2"),
+    "flag-inf-warmup": flag("--warmup-ratio", "inf"),
+    "flag-huge-seed": flag("--seed", "99999999999999999999"),
+    "flag-zero-patience": flag("--early-stopping-patience", "0"),
+    "flag-negative-eval-steps": flag("--eval-every-steps", "-4"),
+    "flag-zero-lora-r": flag("--lora-r", "0"),
+    "flag-nan-lora-alpha": flag("--lora-alpha", "nan"),
+    "flag-negative-lora-alpha": flag("--lora-alpha", "-8"),
+    "flag-lora-dropout-above-one": flag("--lora-dropout", "1.5"),
+    "flag-nan-lora-dropout": flag("--lora-dropout", "nan"),
+    "flag-zero-logging-steps": flag("--logging-steps", "0"),
+    "flag-zero-threads": flag("--num-threads", "0"),
+    "flag-negative-pad-multiple": flag("--pad-to-multiple-of", "-8"),
+    "flag-zero-max-train-samples": flag("--max-train-samples", "0"),
+    "flag-negative-max-eval-samples": flag("--max-eval-samples", "-3"),
+    "flag-nan-val-fraction": flag("--val-fraction", "nan"),
+    "flag-test-fraction-one": flag("--test-fraction", "1"),
+    "flag-inf-test-fraction": flag("--test-fraction", "inf"),
+    "predict-zero-batch": lambda c: ["predict", str(c.run()), "a film", "--batch-size", "0"],
+    "predict-negative-batch": lambda c: ["predict", str(c.run()), "a film", "--batch-size", "-3"],
+    "serve-port-70000": lambda c: ["serve", "--run", str(c.run()), "--port", "70000"],
+    "serve-port-zero": lambda c: ["serve", "--run", str(c.run()), "--port", "0"],
+    "serve-port-negative": lambda c: ["serve", "--run", str(c.run()), "--port", "-1"],
+    "serve-port-not-a-number": lambda c: ["serve", "--run", str(c.run()), "--port", "http"],
+    "serve-zero-threads": lambda c: ["serve", "--run", str(c.run()), "--num-threads", "0"],
     # -- run directories ------------------------------------------------------------------------
     "run-missing": lambda c: ["predict", str(c.tmp / "no-run"), "hi"],
     "run-without-metrics": edit_run("full", lambda r: (r / "metrics.json").unlink()),
@@ -209,12 +333,44 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "run-labels-mismatch-evaluate": edit_run("full", _labels(3), "evaluate"),
     "run-truncated-merge": edit_run("lora", lambda r: _truncate(r / "model" / "adapter_model.safetensors"),
                                     "merge"),
+    "run-labels-a-list": predict(edit=write("labels.json", '["negative", "positive"]')),
+    "run-labels-duplicate": predict(edit=write("labels.json", '{"labels": ["positive", "positive"]}')),
+    "run-labels-empty-name": predict("lora", edit=write("labels.json", '{"labels": ["", "positive"]}')),
+    "run-config-a-list": predict(edit=write("config.yaml", "- a\n- b\n")),
+    "run-config-a-string": predict(edit=write("config.yaml", "just some words\n")),
+    "run-config-max-length-lots": predict(edit=write("config.yaml", "max_length: lots\n")),
+    "run-metrics-a-list": predict(edit=write("metrics.json", "[1, 2]")),
+    "run-metrics-a-list-evaluate": edit_run("full", write("metrics.json", "[1, 2]"), "evaluate"),
+    "serve-run-missing": lambda c: ["serve", "--run", str(c.tmp / "no-run"), "--no-ui", "--no-chat"],
+    "serve-run-labels-a-list": predict(edit=write("labels.json", "[]"), command="serve"),
+    "predict-zero-width-text": predict("full", "\u200b\u200d\ufeff"),
+    "predict-nul-text": predict("full", "fine", "\x00\x00"),
+    "predict-lone-surrogate": predict("full", "\ud800"),
+    "predict-input-zero-width": lambda c: ["predict", str(c.run()), "--input", c.file("zw.txt", "\u200b\u2060\n")],
+    "predict-input-nul": lambda c: ["predict", str(c.run()), "--input", c.file("nul.txt", "a film\n\x00\x00\n")],
+    "evaluate-output-a-directory": lambda c: ["evaluate", str(c.run()), "--data", labelled(c), "--output",
+                                              str(Path(c.file("busy/x.txt", "x")).parent)],
+    "evaluate-output-no-folder": lambda c: ["evaluate", str(c.run()), "--data", labelled(c), "--output",
+                                            str(c.tmp / "nope" / "m.json")],
     "predict-input-missing": lambda c: ["predict", str(c.run()), "--input", str(c.tmp / "nope.txt")],
     "predict-input-latin-1": lambda c: ["predict", str(c.run()), "--input", c.file("in.txt", "café\n", "latin-1")],
     "predict-blank-text": lambda c: ["predict", str(c.run()), "   "],
     "evaluate-unseen-labels": lambda c: ["evaluate", str(c.run()), "--data", c.file(
         "e.csv", "text,label\ngood,positive\nmeh,neutral\n")],
     "merge-into-nonempty": lambda c: ["merge", str(c.run("lora")), str(Path(c.file("busy/x.txt", "x")).parent)],
+    # -- checkpoints under --resume (the last one, checkpoint-2, broken) ---------------------------------
+    "resume-garbage-optimizer": lambda c: c.resume("full", lambda ck: _garbage(ck / "optimizer.pt")),
+    "resume-truncated-optimizer": lambda c: c.resume("full", lambda ck: _truncate(ck / "optimizer.pt")),
+    "resume-garbage-scheduler": lambda c: c.resume("lora", lambda ck: _garbage(ck / "scheduler.pt")),
+    "resume-garbage-rng-state": lambda c: c.resume("full", lambda ck: _garbage(ck / "rng_state.pth")),
+    "resume-foreign-pickle-rng-state": lambda c: c.resume("full", lambda ck: _foreign_pickle(ck / "rng_state.pth")),
+    "resume-trainer-state-cut-short": lambda c: c.resume("full", lambda ck: _truncate(ck / "trainer_state.json", 20)),
+    "resume-trainer-state-a-list": lambda c: c.resume("lora", lambda ck: (ck / "trainer_state.json").write_text("[]")),
+    "resume-truncated-model": lambda c: c.resume("full", lambda ck: _truncate(ck / "model.safetensors")),
+    "resume-missing-weights": lambda c: c.resume("full", lambda ck: (ck / "model.safetensors").unlink()),
+    "resume-truncated-adapter": lambda c: c.resume("lora", lambda ck: _truncate(ck / "adapter_model.safetensors")),
+    "resume-garbage-model-config": lambda c: c.resume("full", lambda ck: _garbage(ck / "config.json")),
+    "resume-nothing-to-resume": lambda c: c.resume("full", shutil.rmtree),
 }
 
 
@@ -239,8 +395,8 @@ def run_subprocess(argv: list[str]) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def ctx(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir) -> Ctx:
-    return Ctx(tmp_path / "work", tiny_bert, tiny_bert_runs, sst2_dir)
+def ctx(tmp_path, tiny_bert, tiny_bert_runs, sst2_dir, request) -> Ctx:
+    return Ctx(tmp_path / "work", tiny_bert, tiny_bert_runs, sst2_dir, request)
 
 
 def test_enough_cases_and_the_docs_list_them():
@@ -308,6 +464,26 @@ BODIES: dict[str, object] = {  # case id -> the body it sends
     "rest-unknown-field": {"texts": ["ok"], "colour": "red"},
     "rest-run-is-a-path": {"texts": ["ok"], "run": "../lora"},
     "rest-unknown-run": {"texts": ["ok"], "run": "nope"},
+    "rest-zero-width-text": {"texts": ["\u200b\u200d\u2060"]},
+    "rest-nul-text": {"texts": ["\x00\x00"]},
+    "rest-control-only-text": {"texts": ["ok", "\x07\x1b"]},
+    "rest-bom-only-text": {"texts": ["\ufeff"]},
+    "rest-lone-surrogate": b'{"texts": ["\\ud800"]}',  # valid JSON, not valid Unicode
+    "rest-lone-low-surrogate": b'{"texts": ["fine", "\\udc00 tail"]}',
+    "rest-text-a-nested-list": {"texts": [["nested"]]},
+    "rest-duplicate-key": b'{"texts": ["a"], "texts": 5}',  # the last one counts
+    "rest-deep-nesting": b"[" * 200 + b"]" * 200,
+    "rest-run-with-nul": b'{"texts": ["ok"], "run": "lora\\u0000"}',
+    "rest-run-empty": {"texts": ["ok"], "run": ""},
+    "rest-attention-zero-width": {"text": "\u200b"},
+    "rest-attention-nul": {"text": "\x00"},
+    "rest-attention-lone-surrogate": b'{"text": "\\ud800"}',
+    "rest-attention-run-is-a-path": {"text": "ok", "run": "../../etc"},
+    "rest-layer-out-of-range": {"text": "ok", "layer": 99},
+    "rest-negative-layer-out-of-range": {"text": "ok", "layer": -99},
+    "rest-layer-huge-float": b'{"text": "ok", "layer": 1e999}',
+    "rest-layer-nan": b'{"text": "ok", "layer": NaN}',
+    "rest-head-huge": {"text": "ok", "head": 10**30},
 }
 REST_CASES = [RestCase(body=BODIES[c["id"]], **c) for c in SPEC["rest"]["cases"]]
 

@@ -30,7 +30,8 @@ TESTS_MD = GEN / "reliability_tests.md"
 SERVE_MD = GEN / "serve_load.md"
 SERVE_JSON = REPO / "benchmarks" / "results" / "serve_load.json"
 CASES_TOML = GEN / "bad_input_cases.toml"
-TEST_FILES = ("test_reliability_resume.py", "test_bad_input.py", "test_properties.py", "test_safety.py")
+TEST_FILES = ("test_reliability_resume.py", "test_bad_input.py", "test_properties.py", "test_safety.py",
+              "test_disk_full.py", "test_resume_corrupt.py")
 
 
 def render() -> dict[Path, str]:
@@ -50,7 +51,8 @@ def render() -> dict[Path, str]:
             "with `error:`, as its last line, containing the case's expected text (in a fresh process that line is "
             "all of stderr); and every file and folder must be left as it was.\n"
             f"\n**{len(rest['cases'])} more cases** send a bad body to `attnlab serve`'s REST API (wrong types, "
-            "empty lists, oversize bodies and texts, invalid UTF-8 and JSON, unknown fields and runs, paths instead "
+            "empty lists, oversize bodies and texts, invalid UTF-8 and JSON, texts with nothing visible or that are "
+            "not valid Unicode, deep nesting, out-of-range layers and heads, unknown fields and runs, paths instead "
             "of names). Each must get a 4xx status whose JSON body is exactly `{\"error\": \"<one line>\"}` "
             "containing the case's expected text, leave the served run's files as they were, and leave the server "
             "answering the next good request.\n")

@@ -1,11 +1,14 @@
 """Trainer callbacks: wall-clock timing per epoch and step, the training curve on disk, and a clean
-stop (checkpoint, then exit) on Ctrl-C."""
+stop (checkpoint, then exit) on Ctrl-C; and the guards around ``trainer.train()``: a checkpoint to
+resume from is read through before training starts, and a corrupt checkpoint or a disk that fills
+up during training ends in one :class:`~attnlab.errors.UserError` line instead of a traceback."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -14,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+
+from attnlab import rundir
+from attnlab.errors import UserError
+from attnlab.io import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +142,76 @@ class InterruptCallback(TrainerCallback):
                         state.global_step)
             control.should_save = True
             control.should_training_stop = True
+
+
+# -- resuming and the disk ---------------------------------------------------------------------------
+
+# what Trainer loads a checkpoint's model from (one of them must be there); training_args.bin is
+# never read back on resume (and is a full pickle, which a weights-only load refuses)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors",
+                "pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin")
+UNREAD_ON_RESUME = ("training_args.bin",)
+
+
+def _corrupt_checkpoint(checkpoint: Path, what: str, where: Path) -> UserError:
+    earlier = [c for c in rundir.checkpoints(checkpoint.parent.parent) if c != checkpoint]
+    instead = f"delete {checkpoint} to resume from {earlier[-1].name}, or " if earlier else ""
+    return UserError(f"cannot resume: {what}", where=str(where),
+                     fix=f"{instead}start over with --overwrite instead of --resume")
+
+
+def check_checkpoint(checkpoint: Path) -> None:
+    """Read through what Trainer reads from ``checkpoint`` when resuming, before anything loads: the
+    JSON files parse, every safetensors header fits its file, every torch file loads with
+    ``weights_only=True`` (memory-mapped, so cheap), and the model weights are there. Deletes nothing."""
+    import torch
+    from safetensors import safe_open
+    from transformers.trainer_pt_utils import safe_globals  # the numpy types Trainer allows in rng_state.pth
+
+    files = {f.name: f for f in checkpoint.iterdir() if f.is_file()}
+    if not any(name in files for name in WEIGHT_FILES):
+        raise _corrupt_checkpoint(checkpoint, "the checkpoint has no model weights (model.safetensors or "
+                                              "adapter_model.safetensors)", checkpoint)
+    for name, f in sorted(files.items()):
+        try:
+            if name.endswith(".json"):
+                if not isinstance(json.loads(f.read_text(encoding="utf-8")), dict):
+                    raise ValueError("not a JSON object")
+            elif name.endswith(".safetensors"):
+                with safe_open(f, framework="pt") as st:
+                    st.keys()
+            elif name.endswith((".pt", ".pth", ".bin")) and name not in UNREAD_ON_RESUME:
+                with safe_globals():
+                    torch.load(f, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as exc:  # any way a file can be unreadable: truncated, garbage, a foreign pickle
+            raise _corrupt_checkpoint(checkpoint, f"{name} is corrupt or unreadable ({type(exc).__name__})",
+                                      f) from None
+
+
+def _loading_checkpoint(exc: BaseException) -> bool:
+    """Whether ``exc`` came from Trainer reading a checkpoint (its ``_load_*`` methods, ``load_from_json``)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_name
+        if name.startswith("_load") or name == "load_from_json":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def training_failure(exc: Exception, out: Path, checkpoint: Path | None) -> UserError | None:
+    """The one-line error for ``trainer.train()`` failing on a corrupt ``checkpoint`` being resumed
+    or on a full disk under ``out``; ``None`` for anything else (a bug keeps its traceback)."""
+    if isinstance(exc, UserError):
+        return exc
+    if checkpoint is not None and _loading_checkpoint(exc):
+        return _corrupt_checkpoint(checkpoint, f"reading the checkpoint failed ({type(exc).__name__}: "
+                                               f"{str(exc).splitlines()[0][:120] if str(exc) else ''})", checkpoint)
+    if disk_full(exc, out):
+        for torn in set((out / rundir.CHECKPOINTS).glob("checkpoint-*")) - set(rundir.checkpoints(out)):
+            shutil.rmtree(torn, ignore_errors=True)  # the checkpoint the disk cut short
+        again = "plus --resume to continue from its last checkpoint" if rundir.last_checkpoint(out) else (
+            "plus --overwrite (no checkpoint was saved)")
+        return UserError("the disk filled up during training", where=str(out),
+                         fix=f"free space on that disk, then run the same command {again}")
+    return None

@@ -37,7 +37,9 @@ from attnlab.training.callbacks import (
     InterruptCallback,
     TimingCallback,
     TrainingInterrupted,
+    check_checkpoint,
     final_history,
+    training_failure,
 )
 from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
@@ -66,8 +68,12 @@ def _check_output_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     has_ckpt = rundir.last_checkpoint(out) is not None
     if resume:
         if not has_ckpt:
-            raise UserError("nothing to resume: no checkpoint in the output directory", where=str(out),
-                            fix="drop --resume to start a new run, or pass --overwrite")
+            torn = sorted(p.name for p in (out / rundir.CHECKPOINTS).glob("checkpoint-*"))
+            what = f"{', '.join(torn)} never finished saving (no readable trainer_state.json)" if torn else (
+                "no checkpoint in the output directory")
+            raise UserError(f"nothing to resume: {what}", where=str(out),
+                            fix="drop --resume and pass --overwrite to start over")
+        check_checkpoint(rundir.last_checkpoint(out))  # a corrupt checkpoint fails now, not mid-way
         return False
     what = "a finished run" if finished else ("an unfinished run with checkpoints" if has_ckpt else "files")
     fix = "pass --resume to continue it, " if has_ckpt and not finished else ""
@@ -171,8 +177,14 @@ def _fit(trainer: Trainer, interrupt: InterruptCallback, out: Path, *, resume: b
             if is_main:  # cut short by a crash: it would only confuse Trainer's checkpoint rotation
                 log.warning("removing incomplete checkpoint %s", torn)
                 shutil.rmtree(torn, ignore_errors=True)
-    with interrupt.installed():
-        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        with interrupt.installed():
+            result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except Exception as exc:  # a corrupt checkpoint or a full disk is one line; anything else a bug
+        error = training_failure(exc, out, checkpoint)
+        if error is None:
+            raise
+        raise error from None
     if interrupt.requested:  # a checkpoint was saved at the step Ctrl-C arrived
         raise TrainingInterrupted(f"training stopped at step {trainer.state.global_step}; checkpoint saved in "
                                   f"{rundir.last_checkpoint(out)}. Continue with the same command plus --resume")
