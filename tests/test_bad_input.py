@@ -296,6 +296,9 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "flag-zero-patience": flag("--early-stopping-patience", "0"),
     "flag-negative-eval-steps": flag("--eval-every-steps", "-4"),
     "flag-zero-lora-r": flag("--lora-r", "0"),
+    "flag-huge-lora-r": flag("--lora-r", "100000000000"),
+    "flag-huge-epochs": flag("--epochs", "1e300"),
+    "flag-huge-threads": flag("--num-threads", "100000"),
     "flag-nan-lora-alpha": flag("--lora-alpha", "nan"),
     "flag-negative-lora-alpha": flag("--lora-alpha", "-8"),
     "flag-lora-dropout-above-one": flag("--lora-dropout", "1.5"),
@@ -315,6 +318,7 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "serve-port-negative": lambda c: ["serve", "--run", str(c.run()), "--port", "-1"],
     "serve-port-not-a-number": lambda c: ["serve", "--run", str(c.run()), "--port", "http"],
     "serve-zero-threads": lambda c: ["serve", "--run", str(c.run()), "--num-threads", "0"],
+    "serve-huge-threads": lambda c: ["serve", "--run", str(c.run()), "--num-threads", "100000"],
     # -- run directories ------------------------------------------------------------------------
     "run-missing": lambda c: ["predict", str(c.tmp / "no-run"), "hi"],
     "run-without-metrics": edit_run("full", lambda r: (r / "metrics.json").unlink()),

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from attnlab.cli_args import _number, _port, _positive_int, add_train_args, command, config_from_args
+from attnlab.cli_args import _number, _port, _positive_int, _thread_count, add_train_args, command, config_from_args
 from attnlab.errors import UserError
 
 
@@ -21,7 +21,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ui", action="store_true", help="REST API only, no web UI")
     p.add_argument("--compare-dir", help="comparison shown in the Compare tab (default: the newest of runs/compare "
                    "and runs/quickstart)")
-    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores; 1 is often "
+    p.add_argument("--num-threads", type=_thread_count, help="torch CPU threads (default: all cores; 1 is often "
                    "faster for chat on a busy machine)")
     p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch", help="what classifies: torch "
                    "(default) or onnxruntime (fused ONNX graph, CPU; faster single-text latency: docs/speed.md)")
@@ -52,7 +52,7 @@ def _chat_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=_positive_int, default=256, help="per reply (default: 256)")
     p.add_argument("--seed", type=int, help="fix the sampling")
     p.add_argument("--model", default=DEFAULT_CHAT_MODEL, help=f"chat model (default: {DEFAULT_CHAT_MODEL})")
-    p.add_argument("--num-threads", type=_positive_int, help="torch CPU threads (default: all cores)")
+    p.add_argument("--num-threads", type=_thread_count, help="torch CPU threads (default: all cores)")
 
 
 @command("chat", _chat_args)

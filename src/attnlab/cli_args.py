@@ -23,6 +23,15 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _thread_count(s: str) -> int:
+    from attnlab.training.config import MAX_THREADS
+
+    v = _positive_int(s)
+    if v > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{v} threads is too many (at most {MAX_THREADS}: one per core)")
+    return v
+
+
 def _port(s: str) -> int:
     try:
         v = int(s)

@@ -20,6 +20,10 @@ from attnlab.errors import UserError
 from attnlab.models.pooling import POOLINGS
 from attnlab.training.settings import UNSET, Switch, check_fields, invalid, meta
 
+# upper bounds for settings whose type allows absurd values that fail late and loudly: 100,000 threads
+# exhausted memory starting them, a rank of 1e11 tried to allocate terabytes, 1e300 epochs never end
+MAX_THREADS, MAX_LORA_R, MAX_EPOCHS = 1024, 4096, 10_000
+
 TASKS = ("classification", "text2text")
 PRECISIONS = ("auto", "bf16", "fp32")
 BEST_MODEL_METRICS = ("accuracy", "macro_f1", "loss")
@@ -201,6 +205,12 @@ class TrainConfig:
 
         if self.epochs <= 0 and self.max_steps <= 0:
             raise bad("epochs", f"{self.epochs} is not positive", "pass e.g. --epochs 3")
+        if not self.epochs <= MAX_EPOCHS:  # also nan
+            raise bad("epochs", f"{self.epochs} is too large", f"pass at most {MAX_EPOCHS:,} (or bound --max-steps)")
+        if self.lora_r > MAX_LORA_R:
+            raise bad("lora_r", f"{self.lora_r} is too large", f"pass at most {MAX_LORA_R} (usual ranks: 4 to 64)")
+        if self.num_threads is not None and self.num_threads > MAX_THREADS:
+            raise bad("num_threads", f"{self.num_threads} is too many", f"pass at most {MAX_THREADS} (one per core)")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise bad("learning_rate", f"{self.learning_rate} is outside (0, 1)", "pass e.g. 5e-5 or 5e-4")
         if not 0 <= self.lora_dropout < 1:
