@@ -217,14 +217,20 @@ INPUTS: dict[str, Callable[[Ctx], list[str]]] = {  # case id -> the command that
     "header-only": lambda c: c.train(c.file("d.csv", "text,label\n")),
     "unclosed-quote": lambda c: c.train(c.file("d.csv", 'text,label\n"an unclosed quote,pos\n' + rows())),
     "extra-field-in-row": lambda c: c.train(c.file("d.csv", "text,label\n" + rows() + "a,b,c\n")),
-    "no-text-column": lambda c: c.train(c.file("d.csv", "words,label\n" + rows())),
-    "no-label-column": lambda c: c.train(c.file("d.csv", "text,stars\n" + rows())),
+    # no column named like one, and none that holds free text (one word each) / few distinct values (all distinct)
+    "no-text-column": lambda c: c.train(c.file("d.csv", "words,label\n" + rows(text="film{i}"))),
+    "no-label-column": lambda c: c.train(c.file("d.csv", "text,stars\n" + "".join(
+        f"film {i} was good,{i}\n" for i in range(12)))),
     "missing-label-cells": lambda c: c.train(c.file("d.csv", GOOD + "a film,\n")),
     "null-labels-jsonl": lambda c: c.train(c.file("d.jsonl", "".join(
         json.dumps({"text": f"t{i}", "label": None if i == 3 else i % 2}) + "\n" for i in range(12)))),
     "one-class": lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(f"t{i},pos\n" for i in range(12)))),
     "all-texts-empty": lambda c: c.train(c.file("d.csv", "text,label\n" + "".join(
         f" ,{'pos' if i % 2 else 'neg'}\n" for i in range(12)))),
+    "all-texts-zero-width": lambda c: c.train(c.file("d.jsonl", "".join(
+        json.dumps({"text": "\u200b\u200d", "label": i % 2}) + "\n" for i in range(12)))),
+    "all-texts-nul": lambda c: c.train(c.file("d.jsonl", "".join(
+        json.dumps({"text": "\u0000\u0000", "label": i % 2}) + "\n" for i in range(12)))),
     "unknown-suffix": lambda c: c.train(c.file("d.xlsx", GOOD)),
     "broken-jsonl": lambda c: c.train(c.file("d.jsonl", '{"text": "a", "label": 1}\n{"text": \n')),
     "json-not-a-table": lambda c: c.train(c.file("d.json", '"just a string"')),

@@ -62,7 +62,8 @@ def run_copy(tiny_bert_runs, tmp_path):
 
 
 def test_text_rule_is_shared():
-    from attnlab.inference.predictor import Predictor, text_problem
+    from attnlab.data.text import text_problem
+    from attnlab.inference.predictor import Predictor
 
     for text, needle in BAD_TEXTS.values():
         assert needle in text_problem(text)

@@ -89,7 +89,7 @@ def test_evaluate_cli(tiny_runs, sst2_dir, tmp_path, capsys):
     assert m["examples"] == 20 and set(m["per_class"]) == {"negative", "positive"}
     f = tmp_path / "mine.csv"
     f.write_text("text,label\ngreat,positive\nterrible,negative\nfine,positive\n")
-    assert main(["evaluate", str(tiny_runs["lora"]), "--data", str(f)]) == 0
+    assert main(["evaluate", str(tiny_runs["lora"]), "--data", str(f), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["examples"] == 3
 
 

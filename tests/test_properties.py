@@ -169,7 +169,7 @@ LONG = st.tuples(TEXT, st.integers(1, 3000)).map(lambda p: p[0] * p[1])
 def test_any_unicode_text_tokenises_truncates_and_predicts(predictor, texts):
     enc = predictor.tokenizer(texts, truncation=True, max_length=predictor.max_length)
     assert all(2 <= len(ids) <= predictor.max_length for ids in enc["input_ids"])  # [CLS] ... [SEP]
-    from attnlab.inference.predictor import text_problem
+    from attnlab.data.text import text_problem
 
     if any(text_problem(t) for t in texts):  # nothing visible, or not valid Unicode: refused, never classified
         with pytest.raises(UserError, match=r"empty|Unicode"):

@@ -306,7 +306,8 @@ def render_configuration() -> str:
            "`--config`, a flat mapping of any of these settings (`-` and `_` both work in the names);\n"
            "3. command-line flags.\n",
            "The resolved settings (method defaults filled in, plus `model_path`, the folder the weights "
-           "were read from) are saved as `config.yaml` in the run directory; see "
+           "were read from, and `adapter`, whether `model/` is a PEFT adapter) are saved as `config.yaml` in "
+           "the run directory; see "
            "[What a run writes](../get-started/run-directory.md). "
            f"This page is generated from the code by `{SCRIPT}`.\n",
            "## Settings\n"]
@@ -346,7 +347,15 @@ def render_quickstart() -> str:
 
 def render_data_formats() -> str:
     from attnlab.data import DATASETS
-    from attnlab.data.files import LABEL_NAMES, SUFFIXES, TEXT_NAMES
+    from attnlab.data.files import (
+        LABEL_MAX_CLASSES,
+        LABEL_NAMES,
+        SAMPLE_ROWS,
+        SUFFIXES,
+        TEXT_MIN_DISTINCT,
+        TEXT_MIN_WORDS,
+        TEXT_NAMES,
+    )
 
     formats: dict[str, list[str]] = {}
     for suffix, fmt in SUFFIXES.items():
@@ -357,8 +366,12 @@ def render_data_formats() -> str:
         md_table(["name", "what it is"], [(f"`{k}`", v) for k, v in DATASETS.items()]),
         "**File formats** (by suffix):\n",
         md_table(["format", "suffixes"], [(k, ", ".join(v)) for k, v in formats.items()]),
-        "**Column detection** (case-insensitive; exactly one match is needed, otherwise name the column with "
-        "`--text-column` / `--label-column`):\n",
+        "**Column detection.** A flag (`--text-column` / `--label-column`) wins; else exactly one column "
+        "named like one below (case-insensitive); else the column whose *content* fits, judged on the first "
+        f"{SAMPLE_ROWS:,} rows: the text column is the one column of free text (at least {TEXT_MIN_WORDS:g} words "
+        f"per value on average, at least {TEXT_MIN_DISTINCT:.0%} distinct values), the label column the one with "
+        f"2 to {LABEL_MAX_CLASSES:,} distinct values and at most half as many as rows. Two columns that fit "
+        "equally are a one-line error naming both; `attnlab data` says which columns were chosen and why.\n",
         md_table(["column", "names tried"], [("text", ", ".join(f"`{n}`" for n in TEXT_NAMES)),
                                              ("label", ", ".join(f"`{n}`" for n in LABEL_NAMES))]),
     ])

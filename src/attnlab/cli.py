@@ -104,11 +104,13 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
                    "(default: test; a single file is scored whole)")
     p.add_argument("--max-samples", type=int, help="score a stratified subset")
     p.add_argument("--output", help="also write the metrics JSON here")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of tables")
 
 
 @command("evaluate", _evaluate_args)
 def cmd_evaluate(a: argparse.Namespace) -> int:
     """Score a finished run on any labelled data: accuracy, macro-F1, per-class report, confusion matrix."""
+    from attnlab.evaluation.report import format_metrics
     from attnlab.inference.evaluate import evaluate_run
     from attnlab.training.rundir import write_json_atomic
 
@@ -125,7 +127,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                      label_column=a.label_column, max_samples=a.max_samples)
     if a.output:
         write_json_atomic(Path(a.output), m)
-    _print_json(m)
+    _print_json(m) if a.json else print(format_metrics(m))
     return 0
 
 
@@ -239,7 +241,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 @command("data", _data_args)
 def cmd_data(a: argparse.Namespace) -> int:
-    """Load a data set and print its summary: rows per split and label, drops, token lengths."""
+    """Load a data set and print its summary: columns chosen, rows per split and label, drops, warnings."""
     from transformers import AutoTokenizer
 
     from attnlab.data import load_data
@@ -248,7 +250,7 @@ def cmd_data(a: argparse.Namespace) -> int:
 
     ds = load_data(a.data, data_dir=a.data_dir, text_column=a.text_column, label_column=a.label_column, seed=a.seed)
     tok = load_pretrained(AutoTokenizer.from_pretrained, resolve_model(a.model))
-    s = ds.summary(tok)
+    s = ds.summary(tok, log_warnings=False)  # printed with the summary, not logged a second time
     _print_json(s) if a.json else print(format_summary(s))
     return 0
 

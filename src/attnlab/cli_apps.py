@@ -14,7 +14,8 @@ from attnlab.errors import UserError
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", action="append", default=[], metavar="RUN_DIR", help="a finished run directory to "
-                   "serve (repeat for several; clients pick one by its folder name; the first is the default)")
+                   "serve (repeat for several; clients pick one by its folder name; the first is the default; "
+                   "none: the runs of the last `attnlab quickstart`, best validation accuracy first)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=7860, help="1..65535 (default: 7860)")
     p.add_argument("--no-chat", action="store_true", help="no /v1/generate and no Chat tab (SmolLM2 is not loaded)")
@@ -36,12 +37,53 @@ def cmd_serve(a: argparse.Namespace) -> int:
         from attnlab.inference.onnx_engine import require_onnxruntime
 
         require_onnxruntime()
+    runs, source = (a.run, "") if a.run else _quickstart_runs()
     url = f"http://{'[' + a.host + ']' if ':' in a.host else a.host}:{a.port}"
-    names = ", ".join(Path(r).name for r in a.run) or "none"
-    print(f"attnlab serve: {url}/ui (web UI)  {url}/docs (API)  runs: {names}", flush=True)
-    serve(a.run, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
+    where = f"{url}/docs (API)" if a.no_ui else f"{url}/ui (web UI)  {url}/docs (API)"
+    names = ", ".join(Path(r).name + (" (default)" if i == 0 and len(runs) > 1 else "") for i, r in enumerate(runs))
+    print(f"attnlab serve: {where}  runs: {names or 'none'}{source}  chat: {'off' if a.no_chat else 'on'}", flush=True)
+    if not runs:
+        print(f"no runs to classify with: make some with `attnlab quickstart` (writes {_quickstart_dir()}) or pass "
+              "--run RUN_DIR", flush=True)
+    serve(runs, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
           num_threads=a.num_threads, engine=a.engine)
     return 0
+
+
+def _quickstart_dir() -> Path:
+    """Where ``attnlab quickstart`` writes its runs by default (its own flag's default)."""
+    from attnlab.cli_args import COMMANDS
+
+    p = argparse.ArgumentParser(add_help=False)
+    COMMANDS["quickstart"][0](p)
+    return Path(p.get_default("output_dir"))
+
+
+def _quickstart_runs() -> tuple[list[str], str]:
+    """The finished runs of the last quickstart, best validation accuracy first (its comparison.json;
+    without one, its finished run folders by name), and where they came from for the banner."""
+    import json
+
+    from attnlab.rundir import is_finished_run
+
+    folder = _quickstart_dir()
+    try:
+        rows = json.loads((folder / "comparison.json").read_text(encoding="utf-8")).get("rows", [])
+    except (OSError, ValueError, AttributeError):
+        rows = []
+    if not isinstance(rows, list):
+        rows = []
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("run_dir"), str)]
+    rows.sort(key=lambda r: -r["validation_accuracy"] if isinstance(r.get("validation_accuracy"), int | float)
+              else 1.0)
+    found = []
+    for r in rows:  # a path as the quickstart wrote it, else the same folder name under where it writes
+        path = next((c for c in (Path(r["run_dir"]), folder / Path(r["run_dir"]).name) if is_finished_run(c)), None)
+        if path is not None and str(path) not in found:
+            found.append(str(path))
+    if not found and folder.is_dir():
+        found = [str(c) for c in sorted(folder.iterdir()) if c.is_dir() and is_finished_run(c)]
+    return found, f" (the last quickstart's, in {folder})" if found else ""
 
 
 def _chat_args(p: argparse.ArgumentParser) -> None:

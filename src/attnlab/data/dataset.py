@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
+
+from attnlab.data.checks import column, coverage_warnings, label_counts, leakage_warnings
 
 log = logging.getLogger(__name__)
 
@@ -25,42 +26,53 @@ class TextDataset:
     name: str
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
     notes: list[str] = field(default_factory=list)
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # role -> {"column", "why"} (files)
 
     @property
     def label2id(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.labels)}
 
-    def summary(self, tokenizer: Any | None = None) -> dict[str, Any]:
-        """Rows per split and label, rows dropped and why, imbalance warnings and (with a
-        tokenizer) token-length percentiles of the training texts."""
+    def summary(self, tokenizer: Any | None = None, *, log_warnings: bool = True) -> dict[str, Any]:
+        """Rows per split and label, the columns chosen and why, rows dropped and why, warnings (class
+        imbalance, texts shared between splits, classes train lacks) and (with a tokenizer)
+        token-length percentiles of the training texts. ``log_warnings`` also logs each warning
+        (one line each: what training shows before it starts)."""
         out: dict[str, Any] = {"dataset": self.name, "labels": self.labels, "splits": {}, "dropped": self.dropped}
-        warnings: list[str] = []
-        for split in self.splits:
-            counts = Counter(self.splits[split]["label"])
-            out["splits"][split] = {
-                "rows": len(self.splits[split]),
-                "per_label": {self.labels[i]: counts.get(i, 0) for i in range(len(self.labels))},
-            }
-        train_counts = [c for c in out["splits"]["train"]["per_label"].values()]
-        if train_counts and min(train_counts) > 0 and max(train_counts) / min(train_counts) >= IMBALANCE_RATIO:
-            warnings.append(
-                f"heavy class imbalance in train: largest/smallest = {max(train_counts) / min(train_counts):.1f}; "
-                "watch macro-F1, not only accuracy"
-            )
+        if self.columns:
+            out["columns"] = self.columns
+        counts = {split: label_counts(self.splits[split], len(self.labels)) for split in self.splits}
+        for split, per in counts.items():
+            out["splits"][split] = {"rows": len(self.splits[split]),
+                                    "per_label": {name: int(n) for name, n in zip(self.labels, per, strict=True)}}
+        warnings = self._imbalance(counts.get("train"))
+        warnings += coverage_warnings(counts, self.labels) + leakage_warnings(dict(self.splits))
         if tokenizer is not None:
-            texts = self.splits["train"]["text"][:5000]
+            texts = column(self.splits["train"].select(range(min(5000, len(self.splits["train"])))),
+                           "text").to_pylist()
             lengths = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
             out["token_length_percentiles"] = {
                 f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 95, 99, 100)
             }
             out["token_length_sampled_rows"] = len(texts)
+        if log_warnings:
+            for w in warnings:
+                log.warning("%s: %s", self.name, w)
         out["warnings"] = warnings + self.notes
         return out
+
+    @staticmethod
+    def _imbalance(train: np.ndarray | None) -> list[str]:
+        if train is None or not len(train) or train.min() == 0 or train.max() / train.min() < IMBALANCE_RATIO:
+            return []
+        return [f"heavy class imbalance in train: largest/smallest = {train.max() / train.min():.1f}; "
+                "watch macro-F1, not only accuracy"]
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable lines for the CLI."""
     lines = [f"data: {summary['dataset']}  labels: {', '.join(summary['labels'])}"]
+    for role, chosen in summary.get("columns", {}).items():
+        lines.append(f"  {role} column: {chosen['column']} ({chosen['why']})")
     for split, info in summary["splits"].items():
         per = ", ".join(f"{k}={v}" for k, v in info["per_label"].items())
         lines.append(f"  {split:<10} {info['rows']:>7} rows  ({per})")

@@ -1,10 +1,12 @@
 """Read a labelled local file (CSV, TSV, JSON, JSONL, Parquet) into a pandas DataFrame and find
-its text and label columns."""
+its text and label columns: by the flags, else by their names, else by what they hold (the one
+column of free text; the one column with few distinct values)."""
 
 from __future__ import annotations
 
 import csv
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,10 @@ SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".json
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "tweet", "utterance", "comment", "body",
               "input", "query", "passage")
 LABEL_NAMES = ("label", "labels", "sentiment", "class", "category", "target", "y", "gold", "polarity")
+SAMPLE_ROWS = 10_000  # rows a column's content is judged on
+TEXT_MIN_WORDS = 2.0  # free text: at least this many words per value on average ...
+TEXT_MIN_DISTINCT = 0.5  # ... and at least this share of distinct values
+LABEL_MAX_CLASSES = 1000  # a label column: 2..this many distinct values, at most half the rows
 
 
 def file_format(path: Path) -> str:
@@ -34,6 +40,17 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.is_file() and path.stat().st_size == 0:
         raise UserError("file is empty", where=str(path), fix="pass a file with a header and rows")
     fmt = file_format(path)
+    df = _read_columnar(path, fmt)
+    if df is None:
+        df = _read_pandas(path, fmt)
+    if df.empty or len(df.columns) == 0:
+        raise UserError("file has no rows", where=str(path), fix="pass a file with a header and data rows")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _read_pandas(path: Path, fmt: str) -> pd.DataFrame:
+    """``path`` read by pandas; every failure a user can cause becomes a one-line UserError."""
     try:
         if fmt == "csv":
             df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False, na_values=[""])
@@ -67,10 +84,29 @@ def read_table(path: Path) -> pd.DataFrame:
             detail = _first_bad_json_line(path) or detail
         raise UserError(f"could not read the {fmt} file: {detail}", where=str(path),
                         fix=f"check that it is a valid {fmt} file") from None
-    if df.empty or len(df.columns) == 0:
-        raise UserError("file has no rows", where=str(path), fix="pass a file with a header and data rows")
-    df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _read_columnar(path: Path, fmt: str) -> pd.DataFrame | None:
+    """A CSV or JSON-lines file read by Arrow's multi-threaded columnar readers (several times faster than
+    pandas' own on big files, and the strings stay in Arrow memory); None where Arrow refuses the file
+    (a quoted line break, a column of mixed types, bad bytes): the pandas readers then read it, or say
+    precisely what is wrong with it."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, engine="pyarrow", encoding="utf-8-sig", dtype=str, keep_default_na=False,
+                               na_values=[""])
+        if fmt == "jsonl":
+            table = pj.read_json(path)
+            if any(pa.types.is_nested(t) for t in table.schema.types):
+                return None  # lists and objects: pandas keeps them as Python values
+            return table.to_pandas()
+    except Exception:  # any refusal: the pandas path decides
+        return None
+    return None
 
 
 def _first_bad_json_line(path: Path, limit: int = 10_000_000) -> str | None:
@@ -106,32 +142,117 @@ def _decode_bytes_columns(df: pd.DataFrame, path: Path) -> pd.DataFrame:
     return df
 
 
-def _pick(columns: list[str], candidates: tuple[str, ...], role: str, flag: str, where: str) -> str:
+@dataclass(frozen=True)
+class Profile:
+    """What a column holds, judged on a sample of its non-empty values."""
+
+    rows: int
+    distinct: int
+    words: float  # whitespace-separated words per value, on average
+    numeric: bool
+
+    @property
+    def free_text(self) -> bool:
+        return (not self.numeric and self.words >= TEXT_MIN_WORDS
+                and self.distinct >= max(2, TEXT_MIN_DISTINCT * self.rows))  # one value is no sign of free text
+
+    @property
+    def label_like(self) -> bool:
+        return 2 <= self.distinct <= min(LABEL_MAX_CLASSES, self.rows // 2)
+
+
+def profile(values: pd.Series) -> Profile:
+    """The :class:`Profile` of a column (its first :data:`SAMPLE_ROWS` non-empty values)."""
+    v = values.dropna().head(SAMPLE_ROWS * 2).astype(str).str.strip()
+    v = v[v != ""].head(SAMPLE_ROWS)
+    if v.empty:
+        return Profile(0, 0, 0.0, False)
+    numeric = bool(pd.to_numeric(v, errors="coerce").notna().all())
+    return Profile(len(v), int(v.nunique()), float(v.str.split().str.len().mean()), numeric)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The text and label columns of a file and, per role, why that column (``why["text"]``)."""
+
+    text: str
+    label: str | None
+    why: dict[str, str] = field(default_factory=dict)
+
+
+def _by_name(columns: list[str], candidates: tuple[str, ...], role: str, flag: str, where: str) -> str | None:
     lower = {c.lower(): c for c in columns}
     found = [lower[n] for n in candidates if n in lower]
-    if len(found) == 1:
-        return found[0]
     if len(found) > 1:
         raise UserError(f"ambiguous {role} column: {', '.join(found)} all fit", where=where,
                         fix=f"choose one with {flag}")
-    raise UserError(f"no {role} column found among: {', '.join(columns)}", where=where,
-                    fix=f"name it with {flag}")
+    return found[0] if found else None
 
 
-def find_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None,
-                 where: str, need_label: bool = True) -> tuple[str, str | None]:
-    """Return (text column, label column), from the flags or by common names."""
+def _text_by_content(df: pd.DataFrame, columns: list[str], where: str) -> tuple[str, str]:
+    profiles = {c: profile(df[c]) for c in columns}
+    found = [c for c, p in profiles.items() if p.free_text]
+    if len(found) > 1:
+        raise UserError(f"ambiguous text column: {', '.join(found)} all hold free text", where=where,
+                        fix="choose one with --text-column")
+    if not found:
+        raise UserError(f"no text column found among: {', '.join(columns)} (none is named like one or holds free "
+                        "text)", where=where, fix="name it with --text-column")
+    p = profiles[found[0]]
+    return found[0], (f"the one column of free text ({p.words:.1f} words per value, "
+                      f"{p.distinct / p.rows:.0%} distinct{_sampled(p, len(df))})")
+
+
+def _label_by_content(df: pd.DataFrame, columns: list[str], where: str) -> tuple[str, str]:
+    profiles = {c: profile(df[c]) for c in columns}
+    found = [c for c, p in profiles.items() if p.label_like]
+    if len(found) > 1:
+        what = ", ".join(f"{c} ({profiles[c].distinct} values)" for c in found)
+        raise UserError(f"ambiguous label column: {what} all have few distinct values", where=where,
+                        fix="choose one with --label-column")
+    if not found:
+        raise UserError(f"no label column found among: {', '.join(columns) or '(no other column)'} (none is named "
+                        "like one or has few distinct values)", where=where, fix="name it with --label-column")
+    p = profiles[found[0]]
+    return found[0], f"the one column with few distinct values ({p.distinct} in {p.rows:,} rows{_sampled(p, len(df))})"
+
+
+def _sampled(p: Profile, total: int) -> str:
+    return f", a sample of {total:,}" if p.rows < total and p.rows >= SAMPLE_ROWS else ""
+
+
+def detect_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None,
+                   where: str, need_label: bool = True) -> Columns:
+    """The text and label columns: the flags' ones, else the one named like one (:data:`TEXT_NAMES`,
+    :data:`LABEL_NAMES`), else the one whose content fits (:class:`Profile`). Several that fit
+    equally are a UserError naming them; without ``need_label`` the label is found by name or not at all."""
     cols = list(df.columns)
     for flag, col in (("--text-column", text_column), ("--label-column", label_column)):
         if col is not None and col not in cols:
             raise UserError(f"column '{col}' not found; columns are: {', '.join(cols)}", where=where,
                             fix=f"fix {flag}")
-    text = text_column or _pick(cols, TEXT_NAMES, "text", "--text-column", where)
-    if label_column is None and not need_label:
-        lower = {c.lower(): c for c in cols}
-        present = [lower[n] for n in LABEL_NAMES if n in lower]
-        return text, present[0] if len(present) == 1 else None
-    label = label_column or _pick([c for c in cols if c != text], LABEL_NAMES, "label", "--label-column", where)
+    why: dict[str, str] = {}
+    if text_column:
+        text, why["text"] = text_column, "given by --text-column"
+    elif (text := _by_name(cols, TEXT_NAMES, "text", "--text-column", where)) is not None:
+        why["text"] = "named like a text column"
+    else:
+        named_label = None if label_column else _by_name(cols, LABEL_NAMES, "label", "--label-column", where)
+        text, why["text"] = _text_by_content(df, [c for c in cols if c not in (label_column, named_label)], where)
+    rest = [c for c in cols if c != text]
+    if label_column:
+        label, why["label"] = label_column, "given by --label-column"
+    elif (label := _by_name(rest, LABEL_NAMES, "label", "--label-column", where)) is not None:
+        why["label"] = "named like a label column"
+    elif need_label:
+        label, why["label"] = _label_by_content(df, rest, where)
     if text == label:
         raise UserError("text and label columns are the same", where=where, fix="pass different columns")
-    return text, label
+    return Columns(text, label, why)
+
+
+def find_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None,
+                 where: str, need_label: bool = True) -> tuple[str, str | None]:
+    """(text column, label column) of :func:`detect_columns`."""
+    c = detect_columns(df, text_column, label_column, where, need_label)
+    return c.text, c.label

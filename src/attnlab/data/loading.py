@@ -7,18 +7,23 @@ used for training or model selection.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
+from datasets.table import InMemoryTable
 from sklearn.model_selection import train_test_split
 
 from attnlab.data import sources
 from attnlab.data.dataset import SPLITS, TextDataset
-from attnlab.data.files import SUFFIXES, find_columns, read_table
+from attnlab.data.files import SUFFIXES, Columns, detect_columns, find_columns, read_table
+from attnlab.data.text import blank_mask
 from attnlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -53,44 +58,62 @@ def _folder_frames(root: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
-                   label_names: list[str] | None) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Map label values to ids 0..K-1. Integer-like labels keep their numeric order; strings sort."""
+def _label_values(frames: dict[str, pd.DataFrame], label_col: str, where: str) -> dict[str, pd.Series]:
+    """Each split's labels as stripped strings; a row without one is a UserError."""
     values = {}
     for split, df in frames.items():
         col = df[label_col]
-        missing = col.isna() | (col.astype(str).str.strip() == "")
+        text = col.astype(str).str.strip()
+        missing = col.isna().to_numpy() | (text == "").to_numpy()
         if missing.any():
-            rows = ", ".join(str(i + 2) for i in np.flatnonzero(missing.to_numpy())[:5])
+            rows = ", ".join(str(i + 2) for i in np.flatnonzero(missing)[:5])
             raise UserError(f"{int(missing.sum())} rows have no label in the {split} split (lines {rows})",
                             where=where, fix="fill or remove those rows")
-        values[split] = col.astype(str).str.strip()
+        values[split] = text
+    return values
+
+
+def _integer_names(uniq: list[str]) -> dict[str, str] | None:
+    """{value: canonical name} when every value is integer-like ("1", "1.0" -> "1"), else None."""
+    try:
+        nums = {u: float(u) for u in uniq}
+    except ValueError:
+        return None
+    if not all(n.is_integer() for n in nums.values()):
+        return None
+    return {u: str(int(n)) for u, n in nums.items()}
+
+
+def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
+                   label_names: list[str] | None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Map label values to ids 0..K-1. Integer-like labels keep their numeric order; strings sort.
+    Vectorised: each split is factorized once and only its distinct values are looked at."""
+    factors = {s: pd.factorize(v) for s, v in _label_values(frames, label_col, where).items()}
+    distinct = {s: [str(u) for u in uniques] for s, (_, uniques) in factors.items()}
+    canon: dict[str, str] = {}
     if label_names is None:
-        if "train" in values:  # a class that only evaluation splits have cannot be learned
-            unseen = sorted(set().union(*[set(v) for v in values.values()]) - set(values["train"]))
-            if unseen:
-                split = next(s for s, v in values.items() if set(unseen) & set(v))
-                raise UserError(f"unknown labels {unseen[:5]} in the {split} split: train has none of them",
-                                where=where, fix="add training rows for them, or drop those rows")
-        uniq = sorted(set().union(*[set(v) for v in values.values()]))
-        try:
-            nums = {u: float(u) for u in uniq}
-            if all(n.is_integer() for n in nums.values()):
-                uniq = sorted(uniq, key=lambda u: nums[u])
-                values = {s: v.map(lambda u: str(int(float(u)))) for s, v in values.items()}
-                uniq = list(dict.fromkeys(str(int(nums[u])) for u in uniq))
-        except ValueError:
-            pass
+        if "train" in distinct:  # a class that only evaluation splits have cannot be learned
+            train = set(distinct["train"])
+            for split, names in distinct.items():
+                unseen = sorted(set(names) - train)
+                if unseen:
+                    raise UserError(f"unknown labels {unseen[:5]} in the {split} split: train has none of them",
+                                    where=where, fix="add training rows for them, or drop those rows")
+        uniq = sorted(set().union(*distinct.values()))
+        canon = _integer_names(uniq) or {}
+        if canon:
+            uniq = list(dict.fromkeys(canon[u] for u in sorted(uniq, key=lambda u: float(u))))
         label_names = uniq
     index = {name: i for i, name in enumerate(label_names)}
     out = {}
-    for split, v in values.items():
-        unknown = sorted(set(v) - set(index))
+    for split, (codes, _) in factors.items():
+        names = [canon.get(u, u) for u in distinct[split]]
+        unknown = sorted(set(names) - set(index))
         if unknown:
             raise UserError(f"unknown labels {unknown[:5]} in the {split} split", where=where,
                             fix=f"labels must be among {label_names}")
-        out[split] = v.map(index).to_numpy(dtype=np.int64)
-    if "train" in out and (len(label_names) < 2 or len(set(out["train"].tolist())) < 2):
+        out[split] = np.asarray([index[n] for n in names], dtype=np.int64)[codes]
+    if "train" in out and (len(label_names) < 2 or len(np.unique(out["train"])) < 2):
         raise UserError(f"only one label ({label_names[0] if label_names else '?'}) in the training data",
                         where=where, fix="a classifier needs at least two classes")
     return out, label_names
@@ -125,27 +148,61 @@ def _proportional_split(labels: np.ndarray, size: float, seed: int) -> tuple[np.
     return np.setdiff1d(np.arange(n), rest), np.sort(rest)
 
 
-def _subset(ds: Dataset, n: int | None, seed: int) -> Dataset:
-    if n is None or n >= len(ds):
-        return ds
-    _, pick = _stratified(len(ds), np.asarray(ds["label"]), n, seed)
-    return ds.select(pick)
+Rows = tuple[str, np.ndarray]  # (source split, row numbers in it): a split before its Dataset is built
+
+
+def _subset(rows: Rows, labels: np.ndarray, n: int | None, seed: int) -> Rows:
+    """A stratified, seeded subset of ``n`` of ``rows`` (all of them when ``n`` is None or not smaller);
+    ``labels`` are the source split's label ids."""
+    src, idx = rows
+    if n is None or n >= len(idx):
+        return rows
+    _, pick = _stratified(len(idx), labels[idx], n, seed)
+    return src, idx[pick]
+
+
+def to_dataset(df: pd.DataFrame, rows: np.ndarray | None = None) -> Dataset:
+    """A ``text`` / ``label`` (int64) Dataset of ``df``'s ``rows`` (default: all), built in Arrow: the
+    strings are not copied into Python objects, and only the rows taken are copied at all."""
+    table = pa.Table.from_pandas(df[["text", "label"]], preserve_index=False).replace_schema_metadata()
+    if rows is not None and not (len(rows) == len(df) and np.array_equal(rows, np.arange(len(df)))):
+        if len(rows) and np.all(np.diff(rows) > 0):  # ascending (how splits are carved): a filter works
+            mask = np.zeros(len(df), dtype=bool)   # chunk by chunk, where a take first joins all chunks
+            mask[rows] = True
+            table = table.filter(pa.array(mask))
+        else:
+            table = table.take(pa.array(rows))
+    table = table.cast(pa.schema([("text", table.schema.field("text").type), ("label", pa.int64())]))
+    return Dataset(InMemoryTable(table), fingerprint=_fingerprint(table))
+
+
+def _fingerprint(table: pa.Table) -> str:
+    """A hash of ``table``'s bytes: what datasets would compute by pickling the whole table, at a
+    fraction of the time and without a second copy in memory."""
+    h = hashlib.blake2b(digest_size=16)
+    for col in table.columns:
+        for chunk in col.chunks:
+            for buf in chunk.buffers():
+                if buf is not None:
+                    h.update(buf)
+    return h.hexdigest()
 
 
 def _source_frames(ref: str, data_dir: str | None, text_column: str | None, label_column: str | None,
                    label_names: list[str] | None, dropped: dict[str, int]):
-    """(split frames, label names or None, text column, label column, where) for a named data set or
-    a file/folder; rows a named source drops are counted in ``dropped``."""
-    where = ref
+    """(split frames, label names or None, the columns chosen, where) for a named data set or a
+    file/folder; rows a named source drops are counted in ``dropped``."""
+    where, builtin = ref, {"text": "built-in data set", "label": "built-in data set"}
     if ref == "sst2":
         frames, names = sources.sst2_frames(data_dir), label_names or sources.SST2_LABELS
-        tcol, lcol = "text", "label"
+        columns = Columns("text", "label", builtin)
         digits = {"0": "negative", "1": "positive"}
         frames = {s: df.assign(label=df["label"].astype(str).map(digits).fillna(df["label"]))
                   for s, df in frames.items()}
     elif ref == "movie-snippets":
         df, neutral = sources.movie_snippets_frame()
-        frames, names, tcol, lcol = {"train": df}, label_names or sources.SNIPPETS_LABELS, "text", "label"
+        frames, names = {"train": df}, label_names or sources.SNIPPETS_LABELS
+        columns = Columns("text", "label", builtin)
         dropped["rated exactly 0 (neutral)"] = neutral
     else:
         path = Path(ref).expanduser()
@@ -155,29 +212,63 @@ def _source_frames(ref: str, data_dir: str | None, text_column: str | None, labe
                             fix=f"pass a file/folder path or one of: {known}")
         frames = _folder_frames(path) if path.is_dir() else {"train": read_table(path)}
         where = str(path)
-        first = frames["train"]
-        tcol, lcol = find_columns(first, text_column, label_column, where)
+        columns = detect_columns(frames["train"], text_column, label_column, where)
         for split, df in frames.items():
-            missing = [c for c in (tcol, lcol) if c not in df.columns]
+            missing = [c for c in (columns.text, columns.label) if c not in df.columns]
             if missing:
                 raise UserError(f"the {split} file lacks column(s) {missing}", where=where,
                                 fix="use the same columns in every split file")
         names = label_names
-    return frames, names, tcol, lcol, where
+    return frames, names, columns, where
 
 
-def _carve_splits(dsets: dict[str, Dataset], val_fraction: float, test_fraction: float, seed: int, *,
-                  single_file: bool, notes: list[str]) -> None:
-    """Add the test and validation splits a source lacks, carved from train (stratified, seeded)."""
-    if "test" not in dsets:
-        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), test_fraction, seed)
-        dsets["test"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
+def _as_text(col: pd.Series) -> pd.Series:
+    """``col`` as strings, missing values as "" (Arrow-backed string columns are kept as they are: no
+    Python string per row)."""
+    col = col.fillna("")
+    return col if isinstance(col.dtype, pd.StringDtype) else col.astype(str)
+
+
+def _clean_frames(frames: dict[str, pd.DataFrame], tcol: str, lcol: str, where: str,
+                  dropped: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """Each split as ``text`` (stripped) and raw ``label`` columns, rows whose text shows nothing dropped
+    and counted (the rule of :mod:`attnlab.data.text`, the one the CLI, REST and UI apply)."""
+    clean: dict[str, pd.DataFrame] = {}
+    for split, df in frames.items():
+        text = _as_text(df[tcol])
+        if pc.any(pc.match_substring_regex(pa.array(text), r"^\s|\s$")).as_py():  # stripping copies every text
+            text = text.str.strip()
+        keep = ~blank_mask(text)  # empty, or only control / zero-width characters
+        if keep.all():
+            clean[split] = pd.DataFrame({"text": text, "label": df[lcol]})
+        else:
+            dropped[f"empty text ({split})"] = int((~keep).sum())
+            clean[split] = pd.DataFrame({"text": text[keep], "label": df[lcol][keep]}).reset_index(drop=True)
+        if clean[split].empty:
+            raise UserError(f"the {split} split has no non-empty texts", where=where, fix="check the text column")
+    return clean
+
+
+def _carve_splits(ids: dict[str, np.ndarray], val_fraction: float, test_fraction: float, seed: int, *,
+                  notes: list[str]) -> dict[str, Rows]:
+    """Every split's rows: the given splits whole, and the test and validation splits a source lacks
+    carved from train (stratified, seeded)."""
+    rows: dict[str, Rows] = {s: (s, np.arange(len(v))) for s, v in ids.items()}
+
+    def carve(frac: float, seed: int) -> tuple[Rows, Rows]:
+        src, idx = rows["train"]
+        keep, rest = _stratified(len(idx), ids[src][idx], frac, seed)
+        return (src, idx[rest]), (src, idx[keep])
+
+    single_file = len(ids) == 1
+    if "test" not in rows:
+        rows["test"], rows["train"] = carve(test_fraction, seed)
         notes.append(f"test split carved from train ({test_fraction:.0%}, stratified, seed {seed})")
-    if "validation" not in dsets:
-        frac = val_fraction / (1 - test_fraction) if single_file else val_fraction
-        keep, rest = _stratified(len(dsets["train"]), np.asarray(dsets["train"]["label"]), frac, seed + 1)
-        dsets["validation"], dsets["train"] = dsets["train"].select(rest), dsets["train"].select(keep)
+    if "validation" not in rows:
+        rows["validation"], rows["train"] = carve(val_fraction / (1 - test_fraction) if single_file
+                                                  else val_fraction, seed + 1)
         notes.append(f"validation split carved from train (stratified, seed {seed})")
+    return rows
 
 
 def load_data(
@@ -203,28 +294,22 @@ def load_data(
             raise UserError(f"{name} must be at least 2, got {n}", where=name, fix="pass a larger number")
     dropped: dict[str, int] = {}
     notes: list[str] = []
-    frames, names, tcol, lcol, where = _source_frames(ref, data_dir, text_column, label_column, label_names,
-                                                      dropped)
-    # drop empty texts, encode labels
-    clean: dict[str, pd.DataFrame] = {}
-    for split, df in frames.items():
-        text = df[tcol].where(df[tcol].notna(), "").astype(str).str.strip()
-        empty = text == ""
-        if empty.any():
-            dropped[f"empty text ({split})"] = int(empty.sum())
-        clean[split] = pd.DataFrame({"text": text[~empty].to_numpy(), "label": df[lcol][~empty].to_numpy()})
-        if clean[split].empty:
-            raise UserError(f"the {split} split has no non-empty texts", where=where, fix="check the text column")
+    frames, names, columns, where = _source_frames(ref, data_dir, text_column, label_column, label_names, dropped)
+    clean = _clean_frames(frames, columns.text, columns.label, where, dropped)
+    del frames  # the file's other columns are not needed any more
     ids, names = _encode_labels(clean, "label", where, names)
-    dsets = {s: Dataset.from_dict({"text": clean[s]["text"].tolist(), "label": ids[s].tolist()}) for s in clean}
-    _carve_splits(dsets, val_fraction, test_fraction, seed, single_file=len(frames) == 1, notes=notes)
-    dsets["train"] = _subset(dsets["train"], max_train_samples, seed)
+    rows = _carve_splits(ids, val_fraction, test_fraction, seed, notes=notes)
+    rows["train"] = _subset(rows["train"], ids[rows["train"][0]], max_train_samples, seed)
     for s in ("validation", "test"):
-        dsets[s] = _subset(dsets[s], max_eval_samples, seed)
+        rows[s] = _subset(rows[s], ids[rows[s][0]], max_eval_samples, seed)
     for s in SPLITS:
-        if len(dsets[s]) == 0:
+        if len(rows[s][1]) == 0:
             raise UserError(f"the {s} split is empty", where=where, fix="provide more rows")
-    return TextDataset(DatasetDict({s: dsets[s] for s in SPLITS}), names, ref, dropped, notes)
+    splits = DatasetDict({s: to_dataset(clean[rows[s][0]].assign(label=ids[rows[s][0]]), rows[s][1])
+                          for s in SPLITS})
+    chosen = {role: {"column": col, "why": columns.why[role]}
+              for role, col in (("text", columns.text), ("label", columns.label)) if role in columns.why}
+    return TextDataset(splits, names, ref, dropped, notes, columns=chosen)
 
 
 def load_eval_split(
@@ -246,10 +331,7 @@ def load_eval_split(
     if path.is_file() and split is None:
         df = read_table(path)
         tcol, lcol = find_columns(df, text_column, label_column, str(path))
-        text = df[tcol].where(df[tcol].notna(), "").astype(str).str.strip()
-        df = pd.DataFrame({"text": text, "label": df[lcol]})[text != ""]
-        if df.empty:
-            raise UserError("no non-empty texts to evaluate", where=str(path), fix="check the text column")
+        df = _clean_frames({"eval": df}, tcol, lcol, str(path), {})["eval"]
         seen = set(labels) | {str(i) for i in range(len(labels))}
         found = set(df["label"].astype(str).str.strip())
         unseen = sorted(found - set(labels))
@@ -257,10 +339,11 @@ def load_eval_split(
             raise UserError(f"labels the model never saw: {unseen[:5]}", where=str(path),
                             fix=f"the model knows {labels}; map or drop the other rows")
         if unseen:  # integer ids rather than names
-            df["label"] = df["label"].astype(str).str.strip().map(lambda s: labels[int(s)])
+            df["label"] = df["label"].astype(str).str.strip().map(dict(zip(map(str, range(len(labels))), labels,
+                                                                           strict=True)))
         ids, _ = _encode_labels({"eval": df}, "label", str(path), labels)
-        ds = Dataset.from_dict({"text": df["text"].tolist(), "label": ids["eval"].tolist()})
-        return _subset(ds, max_samples, seed)
+        return to_dataset(df.assign(label=ids["eval"]), _subset(("eval", np.arange(len(df))), ids["eval"],
+                                                                 max_samples, seed)[1])
     try:
         data = load_data(ref, data_dir=data_dir, text_column=text_column, label_column=label_column, seed=seed,
                          label_names=labels, max_eval_samples=max_samples)

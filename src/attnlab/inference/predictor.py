@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from attnlab import runtime
+from attnlab.data.text import text_problem
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
 from attnlab.inference.tasks import run_task
@@ -43,23 +44,6 @@ ENGINES = ("torch", "onnxruntime")
 
 # removed before asking whether a text has anything to classify: control characters (NUL included)
 # and zero-width ones; what is left must have a non-whitespace character
-_INVISIBLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF])
-
-
-def text_problem(text: object) -> str | None:
-    """What makes ``text`` unclassifiable (``"is empty ..."``, ``"is not valid Unicode ..."``), or
-    None. The one rule every entry point applies (CLI, REST, UI), so they refuse the same texts."""
-    if not isinstance(text, str):
-        return f"is not a string ({type(text).__name__})"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:  # a lone surrogate (valid JSON "\ud800", or undecodable argv bytes)
-        return f"is not valid Unicode (an unpaired surrogate at character {exc.start + 1})"
-    if not text.translate(_INVISIBLE).strip():
-        return "is empty (nothing visible: only whitespace, control or zero-width characters)"
-    return None
-
-
 def check_engine(engine: str) -> str:
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}", where="engine", fix="pass 'torch' or 'onnxruntime'")

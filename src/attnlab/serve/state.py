@@ -142,8 +142,8 @@ class ServeState:
 
     def check_texts(self, texts: Sequence[str], field: str = "texts") -> list[str]:
         """The texts as a list, checked once here at the edge (count, the rule of
-        ``attnlab.inference.predictor.text_problem``, length): a bad one is a 422, never a batch failure."""
-        from attnlab.inference.predictor import text_problem
+        ``attnlab.data.text.text_problem``, length): a bad one is a 422, never a batch failure."""
+        from attnlab.data.text import text_problem
 
         if len(texts) == 0:
             raise ApiError(422, f"{field} is empty: send at least one text")

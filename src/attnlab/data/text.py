@@ -1,0 +1,39 @@
+"""The one rule for what counts as a text: every entry point (training data, CLI, REST, UI) refuses
+or drops the same ones.
+
+A text is unusable when it is not a string, is not valid Unicode (a lone surrogate), or shows
+nothing: only whitespace, control characters (NUL included) or zero-width characters.
+"""
+
+from __future__ import annotations
+
+# code points that show nothing: C0 and C1 controls (NUL included), zero-width space/joiners, word
+# joiner, byte-order mark; whitespace is covered by str.strip / \s
+INVISIBLE_CODEPOINTS = (*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)
+_INVISIBLE = dict.fromkeys(INVISIBLE_CODEPOINTS)
+
+# the same rule as a regular expression (RE2 syntax, for pyarrow.compute over a whole column)
+BLANK_PATTERN = "^[\\s" + "".join(f"\\x{{{c:x}}}" for c in INVISIBLE_CODEPOINTS) + "]*$"
+
+
+def text_problem(text: object) -> str | None:
+    """What makes ``text`` unusable (``"is empty ..."``, ``"is not valid Unicode ..."``), or None."""
+    if not isinstance(text, str):
+        return f"is not a string ({type(text).__name__})"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate (valid JSON "\ud800", or undecodable argv bytes)
+        return f"is not valid Unicode (an unpaired surrogate at character {exc.start + 1})"
+    if not text.translate(_INVISIBLE).strip():
+        return "is empty (nothing visible: only whitespace, control or zero-width characters)"
+    return None
+
+
+def blank_mask(texts):
+    """A boolean numpy array: which of ``texts`` (a pandas string Series) show nothing, in one
+    vectorised pass (the column-wide form of :func:`text_problem`'s emptiness rule)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(texts, type=pa.large_string(), from_pandas=True)
+    return pc.fill_null(pc.match_substring_regex(arr, BLANK_PATTERN), True).to_numpy(zero_copy_only=False)
