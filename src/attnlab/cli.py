@@ -265,15 +265,27 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layer", type=int, help="layer for head.png/layer.png (default: first/last)")
     p.add_argument("--head", type=int, help="head for head.png (default: 0)")
     p.add_argument("--top-k", type=_positive_int, default=10, help="most-changed heads to list with --compare")
+    p.add_argument("--methods", help="token attribution instead of the attention views: comma-separated "
+                   "attention, rollout, grad-rollout, ig, gradxinput, occlusion, or all (writes attributions.json, "
+                   ".png, .html)")
+    p.add_argument("--ig-steps", type=_positive_int, default=64, help="Integrated Gradients steps with --methods "
+                   "(default: 64)")
 
 
 @command("explain", _explain_args)
 def cmd_explain(a: argparse.Namespace) -> int:
-    """Draw a model's attention on a text: heatmaps, an interactive HTML view, rollout importance, head stats."""
-    from attnlab.explain import explain
+    """Draw a model's attention on a text: heatmaps, an interactive HTML view, rollout importance, head stats.
+    With --methods: token attributions (attention, rollout, gradients, occlusion) side by side."""
+    from attnlab.explain import explain, explain_methods
 
-    paths = explain(a.text, model=a.model, compare=a.compare, out_dir=a.out, layer=a.layer, head=a.head,
-                    top_k=a.top_k)
+    if a.methods is not None:
+        if a.compare or a.layer is not None or a.head is not None:
+            raise UserError("--methods does not take --compare, --layer or --head", where="--methods",
+                            fix="leave --methods out for the attention views, or drop those flags")
+        paths = explain_methods(a.text, a.model, a.out, methods=a.methods, n_steps=a.ig_steps)
+    else:
+        paths = explain(a.text, model=a.model, compare=a.compare, out_dir=a.out, layer=a.layer, head=a.head,
+                        top_k=a.top_k)
     for name, path in paths.items():
         print(f"{name:<16} {path}")
     return 0
@@ -306,7 +318,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
-from attnlab import cli_apps  # noqa: E402, F401  (registers serve, chat and tune, in this order)
+from attnlab import cli_apps, cli_explain  # noqa: E402, F401  (register serve, chat, tune; then faithfulness)
 
 # -- entry point ----------------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ out_dir/
   stats.json      per-head entropy, attention distance, share on special tokens
   diff.png, diff.json   with ``compare``: which heads changed between the two models
 ```
+
+:func:`explain_methods` writes token attributions instead (``attribution.py``): attributions.json,
+attributions.png and attributions.html; :func:`write_faithfulness` a faithfulness report
+(faithfulness.json, deletion_curves.png).
 """
 
 from __future__ import annotations
@@ -19,14 +23,26 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from attnlab.explain import views_html, views_png
+from attnlab.explain.attribution import (
+    DEFAULT_STEPS,
+    METHOD_DESCRIPTIONS,
+    METHODS,
+    Classifier,
+    attribute,
+    load_classifier,
+    parse_methods,
+)
 from attnlab.explain.diff import diff_results
 from attnlab.explain.extract import DEFAULT_SOURCE, LoadedModel, extract_attention
+from attnlab.explain.faithfulness import rank_agreement
 from attnlab.explain.rollout import rollout, rollout_html
 from attnlab.explain.stats import head_stats
+from attnlab.explain.views_attribution import attribution_html, plot_attributions, plot_deletion_curves
 from attnlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -89,11 +105,70 @@ def explain(text: str, model: str | LoadedModel = DEFAULT_SOURCE, compare: str |
                 if (out / stale).is_file():
                     log.info("Removing %s from an earlier comparison", out / stale)
                     (out / stale).unlink()
-        written = {}
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out / f.name)
-            written[f.name] = out / f.name
+        written = _move_in(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log.info("Wrote %d files to %s in %.2fs", len(written), out, time.perf_counter() - start)
     return written
+
+
+def _move_in(tmp: Path, out: Path) -> dict[str, Path]:
+    """Move every file of ``tmp`` into ``out`` (each move atomic); ``{name: path}``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for f in sorted(tmp.iterdir()):
+        os.replace(f, out / f.name)
+        written[f.name] = out / f.name
+    return written
+
+
+def _write_all(out_dir: str | Path, write: Callable[[Path], None]) -> dict[str, Path]:
+    """``write(tmp)`` into a temporary folder beside ``out_dir``, then move its files in."""
+    out = Path(out_dir).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        write(tmp)
+        return _move_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def explain_methods(text: str, model: str | LoadedModel | Classifier = DEFAULT_SOURCE,
+                    out_dir: str | Path = "explain-out", *, methods: str | list[str] = METHODS,
+                    n_steps: int = DEFAULT_STEPS) -> dict[str, Path]:
+    """Score ``text``'s tokens with each of ``methods`` and write attributions.json (per method: token
+    and word scores, seconds; the predicted label and probability; rank agreement), attributions.png
+    and attributions.html. Returns ``{file name: path}``."""
+    start = time.perf_counter()
+    methods = parse_methods(methods)  # before the model loads: a typo costs nothing
+    clf = load_classifier(model)
+    for note in clf.notes:
+        log.warning("%s", note)
+    sent = attribute(text, clf, methods=methods, n_steps=n_steps)[0]
+    names = list(sent.scores)
+    agreement = rank_agreement([sent], names)
+    payload = {"model": clf.loaded.name, "source": clf.loaded.source, "pooling": clf.pooling, "n_steps": n_steps,
+               **sent.to_dict(), "rank_agreement": agreement, "notes": clf.notes,
+               "method_descriptions": {m: METHOD_DESCRIPTIONS[m] for m in names}}
+
+    def write(tmp: Path) -> None:
+        write_json_atomic(tmp / "attributions.json", payload, default=_jsonable)
+        plot_attributions(sent, tmp / "attributions.png")
+        write_text_atomic(tmp / "attributions.html",
+                          attribution_html(sent, agreement, model_name=clf.loaded.name, notes=clf.notes))
+
+    written = _write_all(out_dir, write)
+    log.info("Wrote %d files to %s in %.2fs", len(written), out_dir, time.perf_counter() - start)
+    return written
+
+
+def write_faithfulness(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """A :func:`~attnlab.explain.faithfulness.faithfulness` report as faithfulness.json and
+    deletion_curves.png in ``out_dir``."""
+
+    def write(tmp: Path) -> None:
+        write_json_atomic(tmp / "faithfulness.json", report, default=_jsonable)
+        plot_deletion_curves(report, tmp / "deletion_curves.png")
+
+    return _write_all(out_dir, write)
