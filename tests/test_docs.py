@@ -53,7 +53,8 @@ def test_mkdocs_build_strict(tmp_path):
     warnings = [line for line in out.splitlines() if line.lstrip().startswith("WARNING")]
     assert not warnings, "\n".join(warnings)
     for page in ("index.html", "results/index.html", "reference/cli/index.html",
-                 "concepts/self-attention/index.html", "reference/api/training/index.html"):
+                 "concepts/self-attention/index.html", "reference/api/training/index.html",
+                 "concepts/tokenization/index.html", "notebooks/decoder-walkthrough/index.html"):
         assert (site / page).is_file(), page
     html = (site / "concepts" / "self-attention" / "index.html").read_text(encoding="utf-8")
     assert "--8&lt;--" not in html and "--8<--" not in html  # every snippet was included
@@ -65,9 +66,10 @@ def test_every_page_is_in_the_nav_and_no_page_is_a_stub():
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = set(_nav_pages(config["nav"]))
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if not p.relative_to(DOCS).parts[0] == "gen"}
+    pages |= {p.relative_to(DOCS).as_posix() for p in DOCS.glob("notebooks/*.ipynb")}  # rendered by mkdocs-jupyter
     assert pages - nav == set(), f"pages missing from the nav in mkdocs.yml: {sorted(pages - nav)}"
     assert nav - pages == set(), f"nav entries without a page: {sorted(nav - pages)}"
-    for page in nav:
+    for page in (p for p in nav if p.endswith(".md")):
         text = (DOCS / page).read_text(encoding="utf-8")
         words = len(re.findall(r"[A-Za-z]{2,}", re.sub(r"<!--.*?-->", "", text, flags=re.S)))
         minimum = 30 if page.startswith("reference/api/") else 100
@@ -212,6 +214,55 @@ def test_render_results_handles_missing_unknown_and_broken_files(tmp_path):
     (results / "broken.json").unlink()
     assert render.main(args) == 0
     assert out.read_text(encoding="utf-8").count("Not yet measured") == len(render.BENCHMARKS)
+
+
+def test_render_results_shows_one_statistic_and_plots_what_a_benchmark_measures(tmp_path, monkeypatch):
+    """Ablation variants average mean_step_seconds over repeats but carry repeat 0's other numbers: the page
+    shows only the averaged statistic (each repeat next to it); infer_speed plots throughput, not accuracy;
+    bars start at 0; one off-scale bar does not flatten the rest; a unique name labels a row on its own."""
+    render = load_script(REPO / "benchmarks" / "render_results.py", "bench_render_results")
+    raw = [{"name": n, "method": "full", "shows": s, "repeat": rep, "steps": 30, "warmup_steps": 5,
+            "mean_step_seconds": m, "median_step_seconds": 0.1, "tokens_per_second": 999.0, "precision": "fp32"}
+           for rep in (0, 1) for n, s, m in (("full: default", "reference", 0.3 + rep * 0.2),
+                                              ("full: bf16", "bf16", 15.0 + rep))]
+    variants = [{k: v for k, v in r.items() if k != "repeat"} | {"mean_step_seconds": mean, "default_speedup": x}
+                for r, mean, x in ((raw[0], 0.4, 1.0), (raw[1], 15.5, 38.75))]
+    results, out, img = tmp_path / "results", tmp_path / "results.md", tmp_path / "img"
+    results.mkdir()
+    (results / "train_ablation.json").write_text(json.dumps({
+        "benchmark": "train_ablation", "date": "d", "command": "c", "variants": variants, "raw": raw[::-1]}))
+    (results / "infer_speed.json").write_text(json.dumps({"benchmark": "infer_speed", "date": "d", "command": "c",
+        "configurations": [{"name": f"cfg {i}", "sentences_per_second": s, "accuracy": 0.8}
+                           for i, s in enumerate((40.0, 300.0))]}))
+    assert render.main(["--results-dir", str(results), "--out", str(out), "--img-dir", str(img)]) == 0
+    text = out.read_text(encoding="utf-8")
+    section = text[text.index("**variants**\n"):text.index("**raw**\n")]
+    assert "median" not in section and "tok/s" not in section
+    assert "| full: default | full | reference | 30 | 5 | 2 | 0.4 | 0.3 | 0.5 | 1.00× |" in section
+    raw_table = text[text.index("**raw**\n"):]
+    assert raw_table.index("| full: default | full | 0 |") < raw_table.index("| full: default | full | 1 |") \
+        < raw_table.index("| full: bf16 | full | 0 |")
+    assert (img / "train_ablation-raw.png").is_file() and (img / "infer_speed-configurations.png").is_file()
+    infer = json.loads((results / "infer_speed.json").read_text())["configurations"]
+    assert render.plot_panels(infer, render.BENCHMARKS[[b.name for b in render.BENCHMARKS].index(
+        "infer_speed")].plot) == [("sentences_per_second", ["sentences_per_second"])]
+    assert render._on_scale_top([0.3, 0.4, 0.5, 0.45, 15.0]) == 0.5
+    assert render._on_scale_top([3.8, 30.0, 66.0, 336.0, 407.0]) == 407.0
+    assert render.row_labels(infer) == ["cfg 0", "cfg 1"]
+    assert render.row_labels([{"model": "m", "method": "lora"}]) == ["m / lora"]
+
+    from matplotlib.figure import Figure
+
+    starts, original = [], Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        starts.extend(ax.get_xlim()[0] for ax in fig.axes)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    render.plot_rows(infer, tmp_path / "p.png", "t")  # accuracy (0.8) and throughput
+    render.plot_rows(raw, tmp_path / "r.png", "t", ("mean_step_seconds",))
+    assert starts == [0.0, 0.0, 0.0]  # every bar panel's value axis starts at 0
 
 
 # -- the run-directory page matches what a run writes ---------------------------------------------

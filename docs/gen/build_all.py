@@ -4,8 +4,9 @@
                                             # concept numbers, parameter counts, any other
                                             # docs/gen/*.py, results page
     python docs/gen/build_all.py --all      # also the model-running ones (minutes): prompting
-                                            # examples (smollm2), attention figures and the
-                                            # web UI screenshots (headless chromium)
+                                            # examples and the decoder walkthrough (smollm2),
+                                            # attention figures and the web UI screenshots
+                                            # (headless chromium)
     python docs/gen/build_all.py --check    # exit 1 if a quick generator's output is out of date
 
 Then ``mkdocs build --strict`` (or ``mkdocs serve``) builds the site.
@@ -21,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ["docs/gen/cli_reference.py", "docs/gen/concepts.py", "docs/gen/param_counts.py",
          "benchmarks/render_results.py"]
-SLOW = ["docs/gen/prompting.py", "docs/gen/explain_figures.py", "docs/gen/serve_screenshots.py"]
+SLOW = ["docs/gen/prompting.py", "docs/gen/explain_figures.py", "docs/gen/serve_screenshots.py",
+        "docs/gen/decoder_walkthrough.py"]
 
 
 def main(argv: list[str] | None = None) -> int:
