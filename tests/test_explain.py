@@ -320,3 +320,17 @@ def test_run_directory_with_lora(tmp_path, minilm):
     assert tuned.kind == "run" and tuned.name == "run"
     d = diff_results(extract_attention(TEXT, str(base_dir)), extract_attention(TEXT, tuned))
     assert d.js.shape == (2, 4) and np.all(d.js > 1e-6)
+
+
+def test_head_and_layer_views_share_one_colour_scale():
+    """head.png and layer.png draw the same weight in the same colour: both scale to the layer's
+    largest weight, not each to its own (a head whose weights are all small looked saturated)."""
+    from attnlab.explain.views_png import head_figure, layer_figure
+
+    att = np.full((1, 2, 3, 3), 1 / 3, np.float32)
+    att[0, 1] = [[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]  # head 1 peaks at 0.9, head 0 at 1/3
+    res = AttentionResult(text="x", tokens=["a", "b", "c"], input_ids=[0, 1, 2], attentions=att, model_name="m",
+                          is_causal=False, special_mask=[False] * 3)
+    heads = [head_figure(res, 0, h).axes[0].images[0].get_clim() for h in (0, 1)]
+    grid = layer_figure(res, 0).axes[0].images[0].get_clim()
+    assert heads[0] == heads[1] == grid == pytest.approx((0.0, 0.9))

@@ -87,6 +87,12 @@ def save_png(fig: Figure, path: str | Path) -> Path:
 # ------------------------------------------------------------------------------------------ views
 
 
+def colour_max(result: AttentionResult, layer: int) -> float:
+    """The top of the colour scale for any view of ``layer``: its largest weight over all heads, so a
+    head drawn alone (head.png) and in its layer's grid (layer.png) shows a weight in the same colour."""
+    return max(float(result.attentions[layer].max()), 1e-6)
+
+
 def head_figure(result: AttentionResult, layer: int = 0, head: int = 0) -> Figure:
     """Heatmap of one head: rows are queries (attending), columns keys (attended to)."""
     layer, head = result.check_index(layer, head)
@@ -94,7 +100,7 @@ def head_figure(result: AttentionResult, layer: int = 0, head: int = 0) -> Figur
     side = _side(len(labels))
     fig = _new_figure(side + 1.2, side)
     ax = fig.add_subplot()
-    im = ax.imshow(att, cmap=CMAP, vmin=0.0, vmax=max(float(att.max()), 1e-6), interpolation="nearest")
+    im = ax.imshow(att, cmap=CMAP, vmin=0.0, vmax=colour_max(result, layer), interpolation="nearest")
     _label_axes(ax, labels)
     ax.set_xlabel("key (attended to)")
     ax.set_ylabel("query (attending)")
@@ -134,7 +140,7 @@ def layer_figure(result: AttentionResult, layer: int = -1) -> Figure:
     fig = _new_figure(cols * cell_in + 1.4, rows * cell_in + 0.8)
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(_mosaic(att, cols, gap)), cmap=_white_nan_cmap(), vmin=0.0,
-                   vmax=max(float(att.max()), 1e-6), interpolation="nearest")
+                   vmax=colour_max(result, layer), interpolation="nearest")
     if t <= 40:
         step, fs = _tick_step(t), _fontsize(t, 8.0)
         idx = list(range(0, t, step))
