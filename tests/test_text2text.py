@@ -144,7 +144,7 @@ def test_cli_flags_predict_and_evaluate(runs, tmp_path, capsys):
     assert len(rows) == 2 and all(r["label"] in ("negative", "positive") for r in rows)
     csv = write(tmp_path / "eval.csv", "sentence,label\n\"a gorgeous film\",positive\n\"a tedious mess\",negative\n"
                 "\"warm and funny\",positive\n\"flat and dull\",negative\n")
-    assert main(["evaluate", str(runs["full"]), "--data", str(csv)]) == 0
+    assert main(["evaluate", str(runs["full"]), "--data", str(csv), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert m["examples"] == 4 and 0 <= m["accuracy"] <= 1
 

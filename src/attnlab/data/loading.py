@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from attnlab.data import sources
 from attnlab.data.dataset import SPLITS, TextDataset
 from attnlab.data.files import SUFFIXES, Columns, detect_columns, find_columns, read_table
-from attnlab.data.text import blank_mask
+from attnlab.data.text import EDGE_SPACE_PATTERN, blank_mask
 from attnlab.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def _clean_frames(frames: dict[str, pd.DataFrame], tcol: str, lcol: str, where: 
     clean: dict[str, pd.DataFrame] = {}
     for split, df in frames.items():
         text = _as_text(df[tcol])
-        if pc.any(pc.match_substring_regex(pa.array(text), r"^\s|\s$")).as_py():  # stripping copies every text
+        if pc.any(pc.match_substring_regex(pa.array(text), EDGE_SPACE_PATTERN)).as_py():  # stripping copies all
             text = text.str.strip()
         keep = ~blank_mask(text)  # empty, or only control / zero-width characters
         if keep.all():

@@ -12,8 +12,18 @@ from __future__ import annotations
 INVISIBLE_CODEPOINTS = (*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)
 _INVISIBLE = dict.fromkeys(INVISIBLE_CODEPOINTS)
 
-# the same rule as a regular expression (RE2 syntax, for pyarrow.compute over a whole column)
-BLANK_PATTERN = "^[\\s" + "".join(f"\\x{{{c:x}}}" for c in INVISIBLE_CODEPOINTS) + "]*$"
+# what Python's str.strip() removes (str.isspace), as code points: RE2's \s is only [\t\n\f\r ]
+WHITESPACE_CODEPOINTS = (*range(0x09, 0x0E), *range(0x1C, 0x21), 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+                         0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+
+
+def _char_class(codepoints) -> str:
+    return "[" + "".join(f"\\x{{{c:x}}}" for c in sorted(set(codepoints))) + "]"
+
+
+# the same rules as regular expressions (RE2 syntax, for pyarrow.compute over a whole column)
+EDGE_SPACE_PATTERN = f"^{_char_class(WHITESPACE_CODEPOINTS)}|{_char_class(WHITESPACE_CODEPOINTS)}$"
+BLANK_PATTERN = f"^{_char_class(WHITESPACE_CODEPOINTS + INVISIBLE_CODEPOINTS)}*$"
 
 
 def text_problem(text: object) -> str | None:
