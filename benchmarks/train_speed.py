@@ -183,10 +183,11 @@ def tutorial_run(data, model_path: str, a: argparse.Namespace, out: Path, clock)
 def attnlab_cfg(a: argparse.Namespace, method: str, out: Path, **overrides: Any):
     """attnlab's defaults for ``method`` on the benchmark's slice (its own epochs unless
     ``--attnlab-epochs``); every recipe runs all its epochs (no early stopping)."""
+    epochs = {} if a.attnlab_epochs is None else {"epochs": a.attnlab_epochs}  # None is no setting: the default
     return sst2_config(
-        a.data_dir, model=a.model, method=method, epochs=a.attnlab_epochs, seed=a.seed,
+        a.data_dir, model=a.model, method=method, seed=a.seed,
         max_train_samples=a.train_rows, max_eval_samples=a.eval_rows, max_length=a.max_length,
-        output_dir=str(out), logging_steps=100, **overrides)
+        output_dir=str(out), logging_steps=100, **epochs, **overrides)
 
 
 def model_shape(model_path: str) -> dict[str, int]:

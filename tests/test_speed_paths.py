@@ -337,3 +337,18 @@ def test_lora_step_dropout_off_variants_turn_every_dropout_off():
     assert drops and all(p == 0.0 for p in drops)
     model, _, _ = mod.build("full", "minilm-l6")
     assert any(m.p > 0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+
+
+def test_train_speed_builds_attnlabs_default_recipe(tmp_path):
+    """Without --attnlab-epochs the benchmark trains attnlab's own default number of epochs (a None
+    passed on as a setting would be refused: unset and disabled are different)."""
+    import argparse
+
+    from attnlab.training import TrainConfig
+
+    ts = _bench("train_speed")
+    a = argparse.Namespace(data_dir=str(tmp_path), model="minilm-l6", attnlab_epochs=None, seed=1, train_rows=10,
+                           eval_rows=None, max_length=64)
+    assert ts.attnlab_cfg(a, "lora", tmp_path / "r").epochs == TrainConfig().epochs
+    given = argparse.Namespace(**{**vars(a), "attnlab_epochs": 1.5})
+    assert ts.attnlab_cfg(given, "full", tmp_path / "r").epochs == 1.5
