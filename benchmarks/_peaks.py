@@ -34,17 +34,11 @@ def step_flops(batches: list[tuple[int, int, int, int]], dense_per_token: float,
 
 
 def native(precision: str) -> bool:
-    """Whether this device runs ``precision`` matmuls natively (fp32 always; bf16 where the hardware says)."""
+    """Whether this device runs ``precision`` matmuls natively: fp32 always; bf16 where attnlab's own
+    precision rule (``runtime.resolve_precision``) would pick it."""
     from attnlab import runtime
 
-    if precision == "fp32":
-        return True
-    dev = runtime.device()
-    if dev.type == "cuda":
-        import torch
-
-        return torch.cuda.is_bf16_supported()
-    return runtime.cpu_has_native_bf16()
+    return precision == "fp32" or runtime.resolve_precision("auto") == precision
 
 
 def matmul_rate(m: int, k: int, n: int, precision: str, seconds: float = 0.5) -> float:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from attnlab.cli_args import (
     COMMANDS,
+    QUICKSTART_DIR,
     _positive_int,
     _print_json,
     add_data_args,
@@ -184,7 +185,7 @@ QUICKSTART = {"data": "movie-snippets", "model": "minilm-l6", "epochs": 3.0, "ba
 
 
 def _quickstart_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output-dir", "-o", default="runs/quickstart", help="(default: runs/quickstart)")
+    p.add_argument("--output-dir", "-o", default=QUICKSTART_DIR, help=f"(default: {QUICKSTART_DIR})")
     p.add_argument("--methods", default="full,lora", help="(default: full,lora)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 

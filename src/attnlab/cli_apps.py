@@ -8,7 +8,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from attnlab.cli_args import _number, _port, _positive_int, _thread_count, add_train_args, command, config_from_args
+from attnlab.cli_args import (
+    QUICKSTART_DIR,
+    _number,
+    _port,
+    _positive_int,
+    _thread_count,
+    add_train_args,
+    command,
+    config_from_args,
+)
 from attnlab.errors import UserError
 
 
@@ -43,20 +52,11 @@ def cmd_serve(a: argparse.Namespace) -> int:
     names = ", ".join(Path(r).name + (" (default)" if i == 0 and len(runs) > 1 else "") for i, r in enumerate(runs))
     print(f"attnlab serve: {where}  runs: {names or 'none'}{source}  chat: {'off' if a.no_chat else 'on'}", flush=True)
     if not runs:
-        print(f"no runs to classify with: make some with `attnlab quickstart` (writes {_quickstart_dir()}) or pass "
+        print(f"no runs to classify with: make some with `attnlab quickstart` (writes {Path(QUICKSTART_DIR)}) or pass "
               "--run RUN_DIR", flush=True)
     serve(runs, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
           num_threads=a.num_threads, engine=a.engine)
     return 0
-
-
-def _quickstart_dir() -> Path:
-    """Where ``attnlab quickstart`` writes its runs by default (its own flag's default)."""
-    from attnlab.cli_args import COMMANDS
-
-    p = argparse.ArgumentParser(add_help=False)
-    COMMANDS["quickstart"][0](p)
-    return Path(p.get_default("output_dir"))
 
 
 def _quickstart_runs() -> tuple[list[str], str]:
@@ -66,7 +66,7 @@ def _quickstart_runs() -> tuple[list[str], str]:
 
     from attnlab.rundir import is_finished_run
 
-    folder = _quickstart_dir()
+    folder = Path(QUICKSTART_DIR)
     try:
         rows = json.loads((folder / "comparison.json").read_text(encoding="utf-8")).get("rows", [])
     except (OSError, ValueError, AttributeError):

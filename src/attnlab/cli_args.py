@@ -12,6 +12,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+QUICKSTART_DIR = "runs/quickstart"  # where `attnlab quickstart` writes, and where `attnlab serve` looks by default
+
 
 def _positive_int(s: str) -> int:
     try:

@@ -236,9 +236,10 @@ def _clean_frames(frames: dict[str, pd.DataFrame], tcol: str, lcol: str, where: 
     clean: dict[str, pd.DataFrame] = {}
     for split, df in frames.items():
         text = _as_text(df[tcol])
-        if pc.any(pc.match_substring_regex(pa.array(text), EDGE_SPACE_PATTERN)).as_py():  # stripping copies all
+        arr = pa.array(text)
+        keep = ~blank_mask(arr)  # empty, or only whitespace, control or zero-width characters
+        if pc.any(pc.match_substring_regex(arr, EDGE_SPACE_PATTERN)).as_py():  # stripping copies every text
             text = text.str.strip()
-        keep = ~blank_mask(text)  # empty, or only control / zero-width characters
         if keep.all():
             clean[split] = pd.DataFrame({"text": text, "label": df[lcol]})
         else:

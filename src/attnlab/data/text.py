@@ -40,10 +40,11 @@ def text_problem(text: object) -> str | None:
 
 
 def blank_mask(texts):
-    """A boolean numpy array: which of ``texts`` (a pandas string Series) show nothing, in one
-    vectorised pass (the column-wide form of :func:`text_problem`'s emptiness rule)."""
+    """A boolean numpy array: which of ``texts`` (an Arrow string array, or a pandas string Series)
+    show nothing, in one vectorised pass (the column-wide form of :func:`text_problem`'s emptiness
+    rule; whitespace counts as nothing, so it is the same before and after stripping)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(texts, type=pa.large_string(), from_pandas=True)
+    arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts, from_pandas=True)
     return pc.fill_null(pc.match_substring_regex(arr, BLANK_PATTERN), True).to_numpy(zero_copy_only=False)
