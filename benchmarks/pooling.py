@@ -25,11 +25,12 @@ COLUMNS = [("method", "method", ""), ("pooling", "pooling", ""), ("validation_ac
 
 
 def train_row(method: str, pooling: str, runs: Path, num_threads: int | None) -> dict:
-    from attnlab.cli import QUICKSTART
+    from attnlab.cli import QUICKSTART, QUICKSTART_LEARNING_RATES
     from attnlab.training import TrainConfig
     from attnlab.training.train import train
 
-    cfg = TrainConfig.from_sources(None, **QUICKSTART, method=method, pooling=pooling, num_threads=num_threads,
+    cfg = TrainConfig.from_sources(None, **(QUICKSTART | {"pooling": pooling}), method=method,
+                                   learning_rate=QUICKSTART_LEARNING_RATES.get(method), num_threads=num_threads,
                                    output_dir=str(runs / f"{method}-{pooling}"))
     m = train(cfg, overwrite=True, progress=False).metrics
     return {"method": method, "pooling": pooling, "validation_accuracy": m["validation"]["accuracy"],
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stem = f"pooling.{runtime.cpu_kind()}"
     path = RESULTS / f"{stem}.json"
-    rows = json.loads(path.read_text())["rows"] if path.is_file() else []
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    rows = old["rows"] if old.get("settings") == QUICKSTART else []  # rows of another recipe are not resumed
     with tempfile.TemporaryDirectory() as tmp:
         for method in a.methods.split(","):
             for pooling in a.poolings.split(","):

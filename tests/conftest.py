@@ -153,6 +153,7 @@ def tiny_bert_runs(tmp_path_factory, tiny_bert, sst2_dir) -> dict[str, Path]:
 TRAINING_FIXTURES = {"tiny_runs", "tiny_bert_runs"}  # conftest's: visible to every test file
 TRAINS = {  # per test file: its fixtures that train, and its tests whose own body trains (by function name)
     "test_compare_baselines.py": {"test_compare_models_and_baselines_in_one_table"},
+    "test_long_text.py": {"long_run"},
     "test_method_registry.py": {"test_a_registered_method_trains_saves_loads_and_predicts"},
     "test_ddp.py": {"test_torchrun_two_cpu_processes"},
     "test_overwrite_safety.py": {"test_a_second_writer_fails_at_once"},
@@ -164,6 +165,8 @@ TRAINS = {  # per test file: its fixtures that train, and its tests whose own bo
     "test_scratch.py": {"scratch_run"},
     "test_speed_paths.py": {"test_speed_settings_reach_the_trainer"},
     "test_sweep.py": {"test_tiny_sweep_writes_its_outputs"},
+    "test_tasks_regression_multilabel.py": {"runs", "test_bad_inputs_and_unsupported_uses_are_one_line_errors",
+                                            "test_train_cli_prints_the_tasks_numbers"},
     "test_text2text.py": {"runs"},
     "test_tune.py": {"test_tune_writes_a_recipe_that_train_accepts"},
 }

@@ -494,6 +494,11 @@ BODIES: dict[str, object] = {  # case id -> the body it sends
     "rest-layer-huge-float": b'{"text": "ok", "layer": 1e999}',
     "rest-layer-nan": b'{"text": "ok", "layer": NaN}',
     "rest-head-huge": {"text": "ok", "head": 10**30},
+    "rest-explain-unknown-method": {"text": "ok", "methods": ["saliency"]},
+    "rest-explain-no-methods": {"text": "ok", "methods": []},
+    "rest-explain-methods-not-a-list": {"text": "ok", "methods": "ig,occlusion"},
+    "rest-explain-blank-text": {"text": " \t "},
+    "rest-explain-run-is-a-path": {"text": "ok", "run": "/etc"},
 }
 REST_CASES = [RestCase(body=BODIES[c["id"]], **c) for c in SPEC["rest"]["cases"]]
 

@@ -1,6 +1,7 @@
 """attributions.html (``attnlab explain --methods``) in a real browser (headless Chromium via Playwright):
 it opens from file:// without console errors, shows every method side by side with the rank
-agreement, and the method switcher re-colours the main token row."""
+agreement, and the method switcher re-colours the main token row; in the neuron view, picking a layer,
+head and two tokens shows their query and key vectors with the model's score and weight."""
 
 from __future__ import annotations
 
@@ -60,6 +61,41 @@ def test_switching_the_method_changes_the_highlight(html_file, tmp_path):
             assert all(now["colours"] != other for other in seen.values())
             seen[method] = now["colours"]
         assert "s" in pg.locator(".attr-seconds").inner_text()
+        _check_neuron_view(pg)
         pg.screenshot(path=str(tmp_path / "attributions.png"))
         assert errors == []
         browser.close()
+
+
+def _neuron_state(pg) -> dict:
+    return pg.locator(".nv-view").evaluate("v => Object.assign({}, v.dataset)")
+
+
+def _check_neuron_view(pg) -> None:
+    """Picking a layer, head and two tokens redraws the neuron view with the model's numbers."""
+    from attnlab.explain import load_classifier
+    from attnlab.explain.extract import extract_query_keys
+
+    qk = extract_query_keys(TEXT, load_classifier("minilm-l6").loaded)  # the page's model (cached)
+    view = pg.locator(".nv-view")
+    first = _neuron_state(pg)
+    assert (first["layer"], first["head"], first["query"]) == ("5", "0", "0") and first["renderCount"] == "1"
+    assert view.locator(".nv-vec.nv-p .nv-cell").count() == qk.head_dim == 32
+    for name, value in (("layer", "2"), ("head", "3"), ("query", "4"), ("key", "5")):
+        view.locator(f"select.nv-sel-{name}").select_option(value)
+    now = _neuron_state(pg)
+    assert (now["layer"], now["head"], now["query"], now["key"]) == ("2", "3", "4", "5")
+    assert int(now["renderCount"]) == 5
+    q, k = qk.queries[2, 3, 4].astype(float), qk.keys[2, 3, 5].astype(float)
+    assert float(now["score"]) == pytest.approx(float(q @ k) * qk.scale, abs=1e-4)
+    assert float(now["weight"]) == pytest.approx(float(now["modelWeight"]), abs=1e-4)
+    assert float(now["modelWeight"]) == pytest.approx(float(qk.attentions[2, 3, 4, 5]), abs=1e-6)
+    assert '"not"' in view.locator(".nv-vec.nv-q .nv-name").inner_text()
+    assert '"good"' in view.locator(".nv-vec.nv-k .nv-name").inner_text()
+    product = view.locator(".nv-vec.nv-p .nv-cell").evaluate_all("cs => cs.map(c => c.title)")
+    assert product != [] and product != view.locator(".nv-vec.nv-q .nv-cell").evaluate_all(
+        "cs => cs.map(c => c.title)")
+    view.locator(".nv-keys .nv-key[data-index='1']").click()  # a key picked by clicking it
+    clicked = _neuron_state(pg)
+    assert clicked["key"] == "1" and view.locator("select.nv-sel-key").input_value() == "1"
+    assert float(clicked["weight"]) == pytest.approx(float(qk.attentions[2, 3, 4, 1]), abs=1e-4)

@@ -111,16 +111,16 @@ def test_a_run_of_a_task_this_attnlab_cannot_load_is_refused_everywhere_in_one_l
                                                                                      capsys):
     from attnlab.inference import Predictor, load_run_model
 
-    run = _edit_config(shutil.copytree(tiny_bert_runs["full"], tmp_path / "run"), task="regression")
+    run = _edit_config(shutil.copytree(tiny_bert_runs["full"], tmp_path / "run"), task="summarization")
     for load in (load_run_model, Predictor.from_run):
-        with pytest.raises(UserError, match="task 'regression', which this attnlab cannot load"):
+        with pytest.raises(UserError, match="task 'summarization', which this attnlab cannot load"):
             load(run)
     code, _, err = run_cli(["merge", str(run), str(tmp_path / "merged")], capsys)
-    assert code == 2 and err.count("\n") == 1 and "task 'regression'" in err
+    assert code == 2 and err.count("\n") == 1 and "task 'summarization'" in err
     pytest.importorskip("fastapi")
     from attnlab.serve.state import ServeState
 
-    with pytest.raises(UserError, match="task 'regression'"):
+    with pytest.raises(UserError, match="task 'summarization'"):
         ServeState([run], chat=False, explain_models=[])
 
 

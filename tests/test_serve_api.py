@@ -347,9 +347,10 @@ def test_concurrent_classify_requests_share_batches(tiny_runs, monkeypatch):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
             await ac.post("/v1/classify", json={"texts": ["warm-up"]})  # loads the model
-            before = state._batchers["full"].batches
+            (batcher,) = [b for (run, _), b in state._batchers.items() if run == "full"]  # one long-text setting
+            before = batcher.batches
             rs = await asyncio.gather(*[ac.post("/v1/classify", json={"texts": [t]}) for t in TEXTS * 3])
-            return rs, state._batchers["full"].batches - before
+            return rs, batcher.batches - before
 
     rs, batches = asyncio.run(go())
     assert all(r.status_code == 200 for r in rs)

@@ -115,11 +115,11 @@ def test_classify(page):
     pg = page
     pg.locator("#classify-text textarea").fill("a gorgeous, moving film")
     pg.locator("#classify-btn").click()
-    pg.locator("#classify-rollout .attn-rollout-token").first.wait_for()
+    pg.locator("#classify-highlight .attr-token").first.wait_for()
     label = pg.locator("#classify-label")
     text = label.inner_text()
     assert "negative" in text and "positive" in text and "%" in text
-    tokens = pg.locator("#classify-rollout .attn-rollout-token").all_inner_texts()
+    tokens = pg.locator("#classify-highlight .attr-token").all_inner_texts()
     assert tokens == ["[CLS]", "a", "gorgeous", ",", "moving", "film", "[SEP]"]
     _shot(pg, "classify")
 

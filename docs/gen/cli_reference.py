@@ -341,6 +341,9 @@ def render_quickstart() -> str:
         for a in option_actions(parser):
             if a.dest in ("methods", "output_dir") and a.default not in (None, argparse.SUPPRESS):
                 settings[a.dest] = a.default
+    rates = getattr(cli, "QUICKSTART_LEARNING_RATES", {})
+    if rates:
+        settings["learning_rate"] = ", ".join(f"{m} {r:g}" for m, r in rates.items())
     rows = [(f"`{k}`", _fmt_default(v)) for k, v in settings.items()]
     return banner(SCRIPT) + md_table(["setting", "value"], rows)
 

@@ -14,9 +14,11 @@ from attnlab.cli_args import (
     _port,
     _positive_int,
     _thread_count,
+    add_long_text_args,
     add_train_args,
     command,
     config_from_args,
+    long_text_kwargs,
 )
 from attnlab.errors import UserError
 
@@ -35,6 +37,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
                    "faster for chat on a busy machine)")
     p.add_argument("--engine", choices=["torch", "onnxruntime"], default="torch", help="what classifies: torch "
                    "(default) or onnxruntime (fused ONNX graph, CPU; faster single-text latency: docs/speed.md)")
+    add_long_text_args(p)  # the server's default; a /v1/classify request may pick its own
 
 
 @command("serve", _serve_args)
@@ -55,7 +58,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         print(f"no runs to classify with: make some with `attnlab quickstart` (writes {Path(QUICKSTART_DIR)}) or pass "
               "--run RUN_DIR", flush=True)
     serve(runs, host=a.host, port=a.port, chat=not a.no_chat, ui=not a.no_ui, compare_dir=a.compare_dir,
-          num_threads=a.num_threads, engine=a.engine)
+          num_threads=a.num_threads, engine=a.engine, **long_text_kwargs(a))
     return 0
 
 

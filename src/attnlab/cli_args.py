@@ -134,6 +134,24 @@ def add_data_args(p: argparse.ArgumentParser, default: str | None = "movie-snipp
     _add_settings(p, only=DATA, defaults={"data": default})
 
 
+def add_long_text_args(p: argparse.ArgumentParser) -> None:
+    """How commands that classify read texts longer than the run's max_length (attnlab.inference.long_text)."""
+    g = p.add_argument_group("long texts")
+    g.add_argument("--long-text", choices=["truncate", "chunk"], default="truncate", help="texts longer than the "
+                   "run's max_length: truncate (default: the first max_length tokens decide) or chunk (overlapping "
+                   "windows of max_length tokens, each scored, their probabilities combined)")
+    g.add_argument("--long-text-aggregate", choices=["mean", "max"], default="mean", help="with --long-text chunk: "
+                   "mean (default) or per-class max of the windows' probabilities")
+    g.add_argument("--long-text-stride", type=int, metavar="TOKENS", help="with --long-text chunk: tokens that "
+                   "consecutive windows share (default: a quarter of max_length)")
+
+
+def long_text_kwargs(a: argparse.Namespace) -> dict[str, Any]:
+    """The Predictor arguments of :func:`add_long_text_args`' flags."""
+    return {"long_text": a.long_text, "long_text_aggregate": a.long_text_aggregate,
+            "long_text_stride": a.long_text_stride}
+
+
 def add_train_args(p: argparse.ArgumentParser, methods_flag: bool = False) -> None:
     """A flag for every TrainConfig setting with a group (``--method`` left out where the command
     takes ``--methods``), plus ``--config``, ``--overwrite`` and ``--no-progress``."""

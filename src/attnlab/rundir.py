@@ -28,7 +28,7 @@ import os
 import platform
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class Run:
     config: dict[str, Any]
     labels: list[str]
     metrics: dict[str, Any]
+    thresholds: dict[str, float] = field(default_factory=dict)  # multi-label: per label, from labels.json
 
     @property
     def model_dir(self) -> Path:
@@ -235,8 +236,10 @@ def open_run(path: str | Path) -> Run:
                          fix="re-run training into a fresh --output-dir")
 
     labels = labels_doc.get("labels") if isinstance(labels_doc, dict) else None
-    if not isinstance(labels, list) or len(labels) < 2:
-        raise corrupted(LABELS, 'is malformed: it must be an object whose "labels" is a list of at least 2 names')
+    at_least = 1 if isinstance(config, dict) and config.get("task") == "regression" else 2  # one output: the target
+    if not isinstance(labels, list) or len(labels) < at_least:
+        raise corrupted(LABELS, f'is malformed: it must be an object whose "labels" is a list of at least {at_least} '
+                                f'name{"s" if at_least > 1 else ""}')
     for x in labels:
         if not isinstance(x, str) or not x.strip():
             raise corrupted(LABELS, f"is malformed: label {json.dumps(x)} is not a non-empty string")
@@ -255,4 +258,8 @@ def open_run(path: str | Path) -> Run:
         raise corrupted(CONFIG, f"is malformed: {ADAPTER} is {config[ADAPTER]!r}, not true or false")
     if not isinstance(config.get("task") or "", str):
         raise corrupted(CONFIG, f"is malformed: task is {config['task']!r}, not a task name")
-    return Run(p, config, list(labels), metrics)
+    thresholds = labels_doc.get("thresholds") or {}
+    if thresholds and not (isinstance(thresholds, dict)
+                           and all(isinstance(thresholds.get(x), int | float) for x in labels)):
+        raise corrupted(LABELS, "is malformed: thresholds must give every label a number")
+    return Run(p, config, list(labels), metrics, {x: float(thresholds[x]) for x in labels} if thresholds else {})

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -11,6 +13,7 @@ from datasets import Dataset
 
 EXAMPLES = 3  # duplicated texts quoted per warning
 EXAMPLE_CHARS = 40  # each cut to this length
+BATCH_ROWS = 200_000  # rows of a big split read at a time
 
 
 def column(ds: Dataset, name: str) -> pa.ChunkedArray:
@@ -29,20 +32,39 @@ def _quote(text: str) -> str:
     return repr(text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS - 1] + "…")
 
 
+def text_batches(ds: Dataset, rows: int | None = None) -> Iterator[pa.ChunkedArray]:
+    """``ds``'s texts, ``rows`` (default :data:`BATCH_ROWS`) at a time: a split that reads a big file's
+    table through an indices mapping is gathered batch by batch, never copied whole."""
+    arrow, rows = ds.with_format("arrow"), rows or BATCH_ROWS
+    for start in range(0, len(ds), rows):
+        yield arrow[start:start + rows]["text"]
+
+
+def _found(ds: Dataset, value_set: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The texts of ``ds`` (in its order, repeats kept) that are among ``value_set``."""
+    hits = [c for t in text_batches(ds) for c in pc.filter(t, pc.is_in(t, value_set=value_set)).chunks]
+    return pa.chunked_array(hits, type=value_set.type)
+
+
 def duplicate_texts(splits: dict[str, Dataset]) -> list[dict]:
     """Per pair of splits (train first), the rows of the later split whose exact text (after stripping)
-    is also in the earlier one: ``{"splits": [a, b], "rows": n, "distinct": k, "examples": [...]}``."""
+    is also in the earlier one: ``{"splits": [a, b], "rows": n, "distinct": k, "examples": [...]}``.
+
+    Only the smaller split of a pair is hashed (a hash set holds a copy of every value it is built
+    from: one of a big train split would cost as much memory as the split); the bigger one is read in
+    batches against it, and what the two share (few texts) is then looked up in the later split."""
     names = list(splits)
-    texts = {s: column(splits[s], "text") for s in names}
     out = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            shared = pc.is_in(texts[b], value_set=texts[a])
-            rows = int(pc.sum(shared).as_py() or 0)
-            if rows:
-                dup = pc.unique(pc.filter(texts[b], shared))
-                out.append({"splits": [a, b], "rows": rows, "distinct": len(dup),
-                            "examples": dup.slice(0, EXAMPLES).to_pylist()})
+            small, big = sorted((a, b), key=lambda s: len(splits[s]))
+            common = pc.unique(_found(splits[big], column(splits[small], "text")))
+            if not len(common):
+                continue
+            shared = _found(splits[b], common)  # b's rows whose text is also in a
+            dup = pc.unique(shared)
+            out.append({"splits": [a, b], "rows": len(shared), "distinct": len(dup),
+                        "examples": dup.slice(0, EXAMPLES).to_pylist()})
     return out
 
 

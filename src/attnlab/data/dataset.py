@@ -10,6 +10,7 @@ import numpy as np
 from datasets import DatasetDict
 
 from attnlab.data.checks import column, coverage_warnings, label_counts, leakage_warnings
+from attnlab.data.labels import CLASS, MULTI, SCORE
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,9 @@ IMBALANCE_RATIO = 4.0  # warn when the largest class is this many times the smal
 
 @dataclass
 class TextDataset:
-    """Splits with ``text`` and ``label`` (0..K-1) columns; ``labels[i]`` names class ``i``."""
+    """Splits with ``text`` and ``label`` columns; ``labels[i]`` names class ``i``. ``label_kind``
+    (:mod:`attnlab.data.labels`) says what ``label`` holds: a class id 0..K-1 (``class``), a float
+    target (``score``; ``labels`` is the target's name) or a multi-hot row over ``labels`` (``multi``)."""
 
     splits: DatasetDict
     labels: list[str]
@@ -27,6 +30,7 @@ class TextDataset:
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows dropped
     notes: list[str] = field(default_factory=list)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)  # role -> {"column", "why"} (files)
+    label_kind: str = CLASS
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -40,12 +44,19 @@ class TextDataset:
         out: dict[str, Any] = {"dataset": self.name, "labels": self.labels, "splits": {}, "dropped": self.dropped}
         if self.columns:
             out["columns"] = self.columns
-        counts = {split: label_counts(self.splits[split], len(self.labels)) for split in self.splits}
-        for split, per in counts.items():
-            out["splits"][split] = {"rows": len(self.splits[split]),
-                                    "per_label": {name: int(n) for name, n in zip(self.labels, per, strict=True)}}
-        warnings = self._imbalance(counts.get("train"))
-        warnings += coverage_warnings(counts, self.labels) + leakage_warnings(dict(self.splits))
+        if self.label_kind == SCORE:  # a target's spread, not counts per class
+            for split in self.splits:
+                y = column(self.splits[split], "label").to_numpy()
+                out["splits"][split] = {"rows": len(y), "target": {
+                    "mean": float(y.mean()), "std": float(y.std()), "min": float(y.min()), "max": float(y.max())}}
+            warnings = leakage_warnings(dict(self.splits))
+        else:
+            counts = {split: self._counts(split) for split in self.splits}
+            for split, per in counts.items():
+                out["splits"][split] = {"rows": len(self.splits[split]),
+                                        "per_label": {name: int(n) for name, n in zip(self.labels, per, strict=True)}}
+            warnings = self._imbalance(counts.get("train"))
+            warnings += coverage_warnings(counts, self.labels) + leakage_warnings(dict(self.splits))
         if tokenizer is not None:
             texts = column(self.splits["train"].select(range(min(5000, len(self.splits["train"])))),
                            "text").to_pylist()
@@ -59,6 +70,13 @@ class TextDataset:
                 log.warning("%s: %s", self.name, w)
         out["warnings"] = warnings + self.notes
         return out
+
+    def _counts(self, split: str) -> np.ndarray:
+        """Rows per label: of each class, or (multi-label) that carry each label."""
+        if self.label_kind != MULTI:
+            return label_counts(self.splits[split], len(self.labels))
+        hot = column(self.splits[split], "label").combine_chunks().flatten().to_numpy()
+        return hot.reshape(-1, len(self.labels)).sum(0).astype(np.int64)
 
     @staticmethod
     def _imbalance(train: np.ndarray | None) -> list[str]:
@@ -74,7 +92,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     for role, chosen in summary.get("columns", {}).items():
         lines.append(f"  {role} column: {chosen['column']} ({chosen['why']})")
     for split, info in summary["splits"].items():
-        per = ", ".join(f"{k}={v}" for k, v in info["per_label"].items())
+        if "target" in info:  # regression: the target's spread
+            t = info["target"]
+            per = f"target mean {t['mean']:.3g}, std {t['std']:.3g}, range {t['min']:.3g}..{t['max']:.3g}"
+        else:
+            per = ", ".join(f"{k}={v}" for k, v in info["per_label"].items())
         lines.append(f"  {split:<10} {info['rows']:>7} rows  ({per})")
     for reason, n in summary.get("dropped", {}).items():
         if n:

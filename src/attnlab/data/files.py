@@ -150,10 +150,11 @@ class Profile:
     distinct: int
     words: float  # whitespace-separated words per value, on average
     numeric: bool
+    lists: bool = False  # every value a list (or a JSON list in a string): a multi-label column
 
     @property
     def free_text(self) -> bool:
-        return (not self.numeric and self.words >= TEXT_MIN_WORDS
+        return (not self.numeric and not self.lists and self.words >= TEXT_MIN_WORDS
                 and self.distinct >= max(2, TEXT_MIN_DISTINCT * self.rows))  # one value is no sign of free text
 
     @property
@@ -168,7 +169,8 @@ def profile(values: pd.Series) -> Profile:
     if v.empty:
         return Profile(0, 0, 0.0, False)
     numeric = bool(pd.to_numeric(v, errors="coerce").notna().all())
-    return Profile(len(v), int(v.nunique()), float(v.str.split().str.len().mean()), numeric)
+    lists = bool(v.str.startswith("[").all() and v.str.endswith("]").all())  # str() of a list, or a JSON list
+    return Profile(len(v), int(v.nunique()), float(v.str.split().str.len().mean()), numeric, lists)
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,10 @@ def _text_by_content(df: pd.DataFrame, columns: list[str], where: str) -> tuple[
                       f"{p.distinct / p.rows:.0%} distinct{_sampled(p, len(df))})")
 
 
-def _label_by_content(df: pd.DataFrame, columns: list[str], where: str) -> tuple[str, str]:
+def _label_by_content(df: pd.DataFrame, columns: list[str], where: str, label_kind: str = "class") -> tuple[str, str]:
     profiles = {c: profile(df[c]) for c in columns}
+    if label_kind != "class":  # a regression target: the one numeric column; label sets: the one of lists
+        return _target_by_content(profiles, label_kind, where, len(df))
     found = [c for c, p in profiles.items() if p.label_like]
     if len(found) > 1:
         what = ", ".join(f"{c} ({profiles[c].distinct} values)" for c in found)
@@ -217,15 +221,30 @@ def _label_by_content(df: pd.DataFrame, columns: list[str], where: str) -> tuple
     return found[0], f"the one column with few distinct values ({p.distinct} in {p.rows:,} rows{_sampled(p, len(df))})"
 
 
+def _target_by_content(profiles: dict[str, Profile], label_kind: str, where: str, total: int) -> tuple[str, str]:
+    """The label column of a regression (``score``) or multi-label (``multi``) file by what it holds."""
+    what = "numbers" if label_kind == "score" else "lists of labels"
+    found = [c for c, p in profiles.items() if (p.numeric if label_kind == "score" else p.lists) and p.rows]
+    if len(found) != 1:
+        some = f"ambiguous label column: {', '.join(found)} all hold {what}" if found else (
+            f"no label column found among: {', '.join(profiles) or '(no other column)'} (none is named like one or "
+            f"holds {what})")
+        raise UserError(some, where=where, fix="choose one with --label-column")
+    p = profiles[found[0]]
+    return found[0], f"the one column of {what} ({p.rows:,} rows{_sampled(p, total)})"
+
+
 def _sampled(p: Profile, total: int) -> str:
     return f", a sample of {total:,}" if p.rows < total and p.rows >= SAMPLE_ROWS else ""
 
 
 def detect_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None,
-                   where: str, need_label: bool = True) -> Columns:
+                   where: str, need_label: bool = True, label_kind: str = "class") -> Columns:
     """The text and label columns: the flags' ones, else the one named like one (:data:`TEXT_NAMES`,
     :data:`LABEL_NAMES`), else the one whose content fits (:class:`Profile`). Several that fit
-    equally are a UserError naming them; without ``need_label`` the label is found by name or not at all."""
+    equally are a UserError naming them; without ``need_label`` the label is found by name or not at all.
+    ``label_kind`` (:mod:`attnlab.data.labels`) says what a label column holds when it is found by content:
+    few distinct values (``class``), numbers (``score``) or lists (``multi``)."""
     cols = list(df.columns)
     for flag, col in (("--text-column", text_column), ("--label-column", label_column)):
         if col is not None and col not in cols:
@@ -245,14 +264,14 @@ def detect_columns(df: pd.DataFrame, text_column: str | None, label_column: str 
     elif (label := _by_name(rest, LABEL_NAMES, "label", "--label-column", where)) is not None:
         why["label"] = "named like a label column"
     elif need_label:
-        label, why["label"] = _label_by_content(df, rest, where)
+        label, why["label"] = _label_by_content(df, rest, where, label_kind)
     if text == label:
         raise UserError("text and label columns are the same", where=where, fix="pass different columns")
     return Columns(text, label, why)
 
 
 def find_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None,
-                 where: str, need_label: bool = True) -> tuple[str, str | None]:
+                 where: str, need_label: bool = True, label_kind: str = "class") -> tuple[str, str | None]:
     """(text column, label column) of :func:`detect_columns`."""
-    c = detect_columns(df, text_column, label_column, where, need_label)
+    c = detect_columns(df, text_column, label_column, where, need_label, label_kind)
     return c.text, c.label

@@ -20,9 +20,11 @@ from datasets import Dataset, DatasetDict
 from datasets.table import InMemoryTable
 from sklearn.model_selection import train_test_split
 
+from attnlab.data import labels as label_kinds
 from attnlab.data import sources
 from attnlab.data.dataset import SPLITS, TextDataset
 from attnlab.data.files import SUFFIXES, Columns, detect_columns, find_columns, read_table
+from attnlab.data.labels import CLASS, MULTI, SCORE
 from attnlab.data.text import EDGE_SPACE_PATTERN, blank_mask
 from attnlab.errors import UserError
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 DATASETS = {
     "movie-snippets": "10,605 rated movie-review snippets from the vaderSentiment 3.3.2 sdist (MIT); offline default",
+    "movie-snippet-ratings": "the same 10,605 snippets with their mean human rating (-4..4) as the target: "
+                             "--task regression",
     "sst2": "SST-2 (GLUE): from --data-dir / ATTNLAB_SST2_DIR, or the hub (stanfordnlp/sst2)",
 }
 DEFAULT_DATA = "movie-snippets"
@@ -161,10 +165,22 @@ def _subset(rows: Rows, labels: np.ndarray, n: int | None, seed: int) -> Rows:
     return src, idx[pick]
 
 
-def to_dataset(df: pd.DataFrame, rows: np.ndarray | None = None) -> Dataset:
-    """A ``text`` / ``label`` (int64) Dataset of ``df``'s ``rows`` (default: all), built in Arrow: the
-    strings are not copied into Python objects, and only the rows taken are copied at all."""
+LABEL_TYPES = {CLASS: pa.int64(), SCORE: pa.float32(), MULTI: pa.list_(pa.float32())}  # per label kind
+def _arrow_table(df: pd.DataFrame, label_kind: str) -> pa.Table:
+    """``df``'s ``text`` and ``label`` as an Arrow table (the texts not copied: pandas holds them in Arrow)."""
     table = pa.Table.from_pandas(df[["text", "label"]], preserve_index=False).replace_schema_metadata()
+    return table.cast(pa.schema([("text", table.schema.field("text").type), ("label", LABEL_TYPES[label_kind])]))
+
+
+def _dataset(table: pa.Table) -> Dataset:
+    return Dataset(InMemoryTable(table), fingerprint=_fingerprint(table))
+
+
+def to_dataset(df: pd.DataFrame, rows: np.ndarray | None = None, label_kind: str = CLASS) -> Dataset:
+    """A ``text`` / ``label`` Dataset of ``df``'s ``rows`` (default: all), built in Arrow: the strings are
+    not copied into Python objects, and only the rows taken are copied at all. ``label`` is int64 (a
+    class id), float32 (a regression target) or a list of float32 (multi-label: multi-hot)."""
+    table = _arrow_table(df, label_kind)
     if rows is not None and not (len(rows) == len(df) and np.array_equal(rows, np.arange(len(df)))):
         if len(rows) and np.all(np.diff(rows) > 0):  # ascending (how splits are carved): a filter works
             mask = np.zeros(len(df), dtype=bool)   # chunk by chunk, where a take first joins all chunks
@@ -172,8 +188,37 @@ def to_dataset(df: pd.DataFrame, rows: np.ndarray | None = None) -> Dataset:
             table = table.filter(pa.array(mask))
         else:
             table = table.take(pa.array(rows))
-    table = table.cast(pa.schema([("text", table.schema.field("text").type), ("label", pa.int64())]))
-    return Dataset(InMemoryTable(table), fingerprint=_fingerprint(table))
+    return _dataset(table)
+
+
+def _split_datasets(clean: dict[str, pd.DataFrame], targets: dict[str, np.ndarray], rows: dict[str, Rows],
+                    label_kind: str) -> dict[str, Dataset]:
+    """Every split's Dataset, its rows taken from its source frame (which ``clean`` gives up) one record
+    batch at a time, each batch released once its rows are taken: a file's texts are never in memory
+    twice, where taking whole splits from a whole table would hold the table and its copy at once."""
+    out: dict[str, Dataset] = {}
+    for src in list(clean):
+        wanted = {s: idx for s, (source, idx) in rows.items() if source == src}
+        table = _arrow_table(clean.pop(src).assign(label=label_kinds.as_column(targets[src])), label_kind)
+        if not all(len(idx) < 2 or np.all(np.diff(idx) > 0) for idx in wanted.values()):  # not ascending
+            out |= {s: _dataset(table.take(pa.array(idx))) for s, idx in wanted.items()}
+            continue
+        batches, schema = table.to_batches(), table.schema
+        del table  # the batches are all that holds the texts now
+        pieces: dict[str, list[pa.RecordBatch]] = {s: [] for s in wanted}
+        start = 0
+        while batches:
+            batch = batches.pop(0)
+            for s, idx in wanted.items():
+                lo, hi = np.searchsorted(idx, [start, start + batch.num_rows])
+                if hi - lo == batch.num_rows:  # every row: the batch itself, no copy
+                    pieces[s].append(batch)
+                elif hi > lo:
+                    pieces[s].append(batch.take(pa.array(idx[lo:hi] - start)))
+            start += batch.num_rows
+            del batch
+        out |= {s: _dataset(pa.Table.from_batches(pieces[s], schema=schema)) for s in wanted}
+    return out
 
 
 def _fingerprint(table: pa.Table) -> str:
@@ -189,7 +234,7 @@ def _fingerprint(table: pa.Table) -> str:
 
 
 def _source_frames(ref: str, data_dir: str | None, text_column: str | None, label_column: str | None,
-                   label_names: list[str] | None, dropped: dict[str, int]):
+                   label_names: list[str] | None, dropped: dict[str, int], label_kind: str = CLASS):
     """(split frames, label names or None, the columns chosen, where) for a named data set or a
     file/folder; rows a named source drops are counted in ``dropped``."""
     where, builtin = ref, {"text": "built-in data set", "label": "built-in data set"}
@@ -204,6 +249,12 @@ def _source_frames(ref: str, data_dir: str | None, text_column: str | None, labe
         frames, names = {"train": df}, label_names or sources.SNIPPETS_LABELS
         columns = Columns("text", "label", builtin)
         dropped["rated exactly 0 (neutral)"] = neutral
+    elif ref == "movie-snippet-ratings":
+        if label_kind != SCORE:
+            raise UserError("movie-snippet-ratings holds a rating per text, not classes", where="--data",
+                            fix="pass --task regression, or --data movie-snippets for the positive/negative labels")
+        frames, names = {"train": sources.movie_snippet_ratings_frame()}, [sources.SNIPPETS_TARGET]
+        columns = Columns("text", "label", builtin)
     else:
         path = Path(ref).expanduser()
         if not path.exists():
@@ -212,14 +263,29 @@ def _source_frames(ref: str, data_dir: str | None, text_column: str | None, labe
                             fix=f"pass a file/folder path or one of: {known}")
         frames = _folder_frames(path) if path.is_dir() else {"train": read_table(path)}
         where = str(path)
-        columns = detect_columns(frames["train"], text_column, label_column, where)
+        columns = detect_columns(frames["train"], text_column, label_column, where, label_kind=label_kind)
         for split, df in frames.items():
             missing = [c for c in (columns.text, columns.label) if c not in df.columns]
             if missing:
                 raise UserError(f"the {split} file lacks column(s) {missing}", where=where,
                                 fix="use the same columns in every split file")
-        names = label_names
+        names = label_names or ([columns.label] if label_kind == SCORE else None)
     return frames, names, columns, where
+
+
+def _targets(clean: dict[str, pd.DataFrame], label_kind: str, where: str, names: list[str] | None):
+    """(targets per split, strata per split, label names): class ids for classes, float32 scores, or
+    multi-hot rows; the strata are what carved splits and subsets are stratified on (the class, a
+    quantile bin of the score, nothing for label sets)."""
+    if label_kind == CLASS:
+        ids, names = _encode_labels(clean, "label", where, names)
+        return ids, ids, names
+    values = {s: df["label"] for s, df in clean.items()}
+    if label_kind == SCORE:
+        scores = label_kinds.parse_scores(values, where)
+        return scores, {s: label_kinds.score_strata(v) for s, v in scores.items()}, names
+    hot, names = label_kinds.encode_label_sets(label_kinds.parse_label_sets(values, where), where, names)
+    return hot, {s: np.zeros(len(v), dtype=np.int64) for s, v in hot.items()}, names
 
 
 def _as_text(col: pd.Series) -> pd.Series:
@@ -284,8 +350,11 @@ def load_data(
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
     label_names: list[str] | None = None,
+    label_kind: str = CLASS,
 ) -> TextDataset:
-    """Load a named data set (``sst2``, ``movie-snippets``), a file or a folder of split files."""
+    """Load a named data set (``sst2``, ``movie-snippets``, ``movie-snippet-ratings``), a file or a folder
+    of split files. ``label_kind`` is what the label column holds (:mod:`attnlab.data.labels`): a class,
+    a regression target (``score``) or a set of labels (``multi``)."""
     ref = ref or DEFAULT_DATA
     for name, frac in (("--val-fraction", val_fraction), ("--test-fraction", test_fraction)):
         if not 0 < frac < 0.5:
@@ -295,10 +364,11 @@ def load_data(
             raise UserError(f"{name} must be at least 2, got {n}", where=name, fix="pass a larger number")
     dropped: dict[str, int] = {}
     notes: list[str] = []
-    frames, names, columns, where = _source_frames(ref, data_dir, text_column, label_column, label_names, dropped)
+    frames, names, columns, where = _source_frames(ref, data_dir, text_column, label_column, label_names, dropped,
+                                                   label_kind)
     clean = _clean_frames(frames, columns.text, columns.label, where, dropped)
     del frames  # the file's other columns are not needed any more
-    ids, names = _encode_labels(clean, "label", where, names)
+    targets, ids, names = _targets(clean, label_kind, where, names)
     rows = _carve_splits(ids, val_fraction, test_fraction, seed, notes=notes)
     rows["train"] = _subset(rows["train"], ids[rows["train"][0]], max_train_samples, seed)
     for s in ("validation", "test"):
@@ -306,11 +376,11 @@ def load_data(
     for s in SPLITS:
         if len(rows[s][1]) == 0:
             raise UserError(f"the {s} split is empty", where=where, fix="provide more rows")
-    splits = DatasetDict({s: to_dataset(clean[rows[s][0]].assign(label=ids[rows[s][0]]), rows[s][1])
-                          for s in SPLITS})
+    splits = DatasetDict({s: d for s, d in sorted(_split_datasets(clean, targets, rows, label_kind).items(),
+                                                  key=lambda kv: SPLITS.index(kv[0]))})
     chosen = {role: {"column": col, "why": columns.why[role]}
               for role, col in (("text", columns.text), ("label", columns.label)) if role in columns.why}
-    return TextDataset(splits, names, ref, dropped, notes, columns=chosen)
+    return TextDataset(splits, names, ref, dropped, notes, columns=chosen, label_kind=label_kind)
 
 
 def load_eval_split(
@@ -323,6 +393,7 @@ def load_eval_split(
     label_column: str | None = None,
     seed: int = 42,
     max_samples: int | None = None,
+    label_kind: str = CLASS,
 ) -> Dataset:
     """Labelled rows to score a trained model on, with labels mapped to the model's ids.
 
@@ -331,8 +402,12 @@ def load_eval_split(
     path = Path(ref).expanduser()
     if path.is_file() and split is None:
         df = read_table(path)
-        tcol, lcol = find_columns(df, text_column, label_column, str(path))
+        tcol, lcol = find_columns(df, text_column, label_column, str(path), label_kind=label_kind)
         df = _clean_frames({"eval": df}, tcol, lcol, str(path), {})["eval"]
+        if label_kind != CLASS:
+            targets, strata, _ = _eval_targets(df, label_kind, str(path), labels)
+            return to_dataset(df.assign(label=label_kinds.as_column(targets)),
+                              _subset(("eval", np.arange(len(df))), strata, max_samples, seed)[1], label_kind)
         seen = set(labels) | {str(i) for i in range(len(labels))}
         found = set(df["label"].astype(str).str.strip())
         unseen = sorted(found - set(labels))
@@ -347,7 +422,7 @@ def load_eval_split(
                                                                  max_samples, seed)[1])
     try:
         data = load_data(ref, data_dir=data_dir, text_column=text_column, label_column=label_column, seed=seed,
-                         label_names=labels, max_eval_samples=max_samples)
+                         label_names=labels, max_eval_samples=max_samples, label_kind=label_kind)
     except UserError as exc:
         if exc.what.startswith("unknown labels"):
             raise UserError(exc.what.replace("unknown labels", "labels the model never saw"), where=exc.where,
@@ -357,3 +432,15 @@ def load_eval_split(
     if split not in data.splits:
         raise UserError(f"unknown split '{split}'", where="--split", fix="pick train, validation or test")
     return data.splits[split]
+
+
+def _eval_targets(df: pd.DataFrame, label_kind: str, where: str, labels: list[str]):
+    """:func:`_targets` of one file scored against a trained model's labels (its vocabulary, for label sets)."""
+    try:
+        targets, strata, _ = _targets({"eval": df}, label_kind, where, labels if label_kind == MULTI else None)
+    except UserError as exc:
+        if exc.what.startswith("unknown labels"):
+            raise UserError(exc.what.replace("unknown labels", "labels the model never saw"), where=exc.where,
+                            fix=f"the model knows {labels}; map or drop the other labels") from None
+        raise
+    return targets["eval"], strata["eval"], None

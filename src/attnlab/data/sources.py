@@ -1,4 +1,5 @@
-"""Named data sets: SST-2 (local GLUE folder or the hub) and the offline movie-review snippets."""
+"""Named data sets: SST-2 (local GLUE folder or the hub) and the offline movie-review snippets (their
+sign as a class, or their mean rating as a regression target)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ VADER_SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b8370384
 SNIPPETS_MEMBER = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 SNIPPETS_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
 SNIPPETS_LABELS = ["negative", "positive"]
+SNIPPETS_TARGET = "rating"  # the regression target of movie-snippet-ratings: the mean human rating
 
 
 def sst2_frames(data_dir: str | None) -> dict[str, pd.DataFrame]:
@@ -92,9 +94,8 @@ def _vader_sdist() -> Path:
     return target
 
 
-def movie_snippets_frame() -> tuple[pd.DataFrame, int]:
-    """The 10,605 rated movie-review snippets (Hutto & Gilbert, ICWSM 2014; MIT) as text/label.
-    Label = sign of the mean human rating; rows rated exactly 0 are dropped (returned count)."""
+def _snippet_ratings() -> pd.DataFrame:
+    """Every snippet as ``text`` and ``rating`` (the mean human rating, -4..4), checked against its sha256."""
     with tarfile.open(_vader_sdist()) as outer:
         inner_bytes = outer.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
@@ -108,8 +109,22 @@ def movie_snippets_frame() -> tuple[pd.DataFrame, int]:
             continue
         _id, rating, text = line.split("\t", 2)
         rows.append((text.strip(), float(rating)))
-    df = pd.DataFrame(rows, columns=["text", "rating"])
-    neutral = int((df["rating"] == 0).sum())
-    df = df[df["rating"] != 0]
-    df = pd.DataFrame({"text": df["text"], "label": (df["rating"] > 0).map({False: "negative", True: "positive"})})
+    return pd.DataFrame(rows, columns=["text", SNIPPETS_TARGET])
+
+
+def movie_snippets_frame() -> tuple[pd.DataFrame, int]:
+    """The 10,605 rated movie-review snippets (Hutto & Gilbert, ICWSM 2014; MIT) as text/label.
+    Label = sign of the mean human rating; rows rated exactly 0 are dropped (returned count)."""
+    df = _snippet_ratings()
+    neutral = int((df[SNIPPETS_TARGET] == 0).sum())
+    df = df[df[SNIPPETS_TARGET] != 0]
+    df = pd.DataFrame({"text": df["text"],
+                       "label": (df[SNIPPETS_TARGET] > 0).map({False: "negative", True: "positive"})})
     return df.reset_index(drop=True), neutral
+
+
+def movie_snippet_ratings_frame() -> pd.DataFrame:
+    """The same 10,605 snippets as text/label with the label their mean human rating (-4..4, a float):
+    the regression target the data set ships beside each text (every row kept, 0 included)."""
+    df = _snippet_ratings()
+    return pd.DataFrame({"text": df["text"], "label": df[SNIPPETS_TARGET]})

@@ -34,6 +34,7 @@ from attnlab.training.build import load_config_data
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import get_method
 from attnlab.training.rundir import HISTORY, hardware
+from attnlab.training.tasks import require_classes
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +116,17 @@ def _plots(rows: list[dict[str, Any]], out: Path) -> None:
     save_figure(fig, out / "accuracy_vs_params.png")
 
 
-def _plan(base: TrainConfig, models: list[str], methods: list[str], out: Path) -> list[TrainConfig]:
-    """One validated config per (model, method); several methods each get their own default rate."""
+def _plan(base: TrainConfig, models: list[str], methods: list[str], out: Path,
+          learning_rates: dict[str, float] | None = None) -> list[TrainConfig]:
+    """One validated config per (model, method); several methods each get their own rate:
+    ``learning_rates[method]`` where given, else the method's default."""
     names = _run_names(models, methods)
     plan = []
     for model in models:
         for method in methods:
             cfg = replace(base, model=model, method=method, output_dir=str(out / names[model, method]),
-                          learning_rate=None if len(methods) > 1 else base.learning_rate)
+                          learning_rate=(learning_rates or {}).get(method) or (
+                              None if len(methods) > 1 else base.learning_rate))
             cfg.validate()
             plan.append(cfg)
     return plan
@@ -138,15 +142,17 @@ def _with_speedups(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def compare(base: TrainConfig, methods: str | list[str], models: str | list[str], output_dir: str | Path, *,
-            baselines: str | list[str] | None = None, overwrite: bool = False, progress: bool = True
-            ) -> dict[str, Any]:
+            baselines: str | list[str] | None = None, overwrite: bool = False, progress: bool = True,
+            learning_rates: dict[str, float] | None = None) -> dict[str, Any]:
     """Train every (model, method) pair with ``base``'s data, seed and budget, fit each of
     ``baselines`` (``tfidf-lr``, ``vader``) on the same split, and write the table.
 
     ``models`` may be empty (or ``none``) when baselines are given. A finished run or fitted
     baseline with the same settings is reused unless ``overwrite``; anything else in its folder is
-    replaced.
+    replaced. ``learning_rates``: a rate per method name (the quickstart's recipe), else each
+    method's default.
     """
+    require_classes(base, "attnlab compare")
     models = parse_list(models, "models")
     methods = parse_list(methods, "methods") if models else []
     baselines = parse_list(baselines, "baselines")
@@ -160,7 +166,7 @@ def compare(base: TrainConfig, methods: str | list[str], models: str | list[str]
     for b in baselines:
         get_baseline(b)
     out = Path(output_dir).expanduser()
-    plan = _plan(base, models, methods, out)
+    plan = _plan(base, models, methods, out, learning_rates)
     data = load_config_data(base)  # every row trains on the same split
     check_baselines(baselines, data)  # before hours of training, not after
     out.mkdir(parents=True, exist_ok=True)

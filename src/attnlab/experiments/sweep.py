@@ -36,6 +36,7 @@ from attnlab.rundir import hardware
 from attnlab.training.build import load_config_data
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import get_method, lora_methods
+from attnlab.training.tasks import require_classes
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,7 @@ def sweep(base: TrainConfig, ranks: str | list[int], targets: str | list[str], o
     ``base.learning_rate`` (when set) applies to the adapter runs; baselines use their method's
     default. A finished run with the same settings is reused unless ``overwrite``.
     """
+    require_classes(base, "attnlab sweep")
     ranks = parse_list(ranks, "ranks", int)
     targets = parse_list(targets, "targets")
     baselines = parse_list(baselines, "baselines")

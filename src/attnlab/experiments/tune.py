@@ -49,6 +49,7 @@ from attnlab.experiments.tune_space import (
 from attnlab.models import resolve_model
 from attnlab.training.build import Setup, build, check, default_learning_rate, training_arguments
 from attnlab.training.config import TrainConfig
+from attnlab.training.tasks import best_metric, greater_is_better
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,11 @@ class Search:
 
     @property
     def metric(self) -> str:
-        return self.base.metric_for_best_model
+        return best_metric(self.base)
 
     @property
     def greater(self) -> bool:
-        return self.metric != "loss"
+        return greater_is_better(self.metric)
 
     @property
     def direction(self) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from attnlab.errors import UserError
 from attnlab.explain import views_html, views_png
 from attnlab.explain.attribution import (
     DEFAULT_STEPS,
@@ -38,11 +39,12 @@ from attnlab.explain.attribution import (
     parse_methods,
 )
 from attnlab.explain.diff import diff_results
-from attnlab.explain.extract import DEFAULT_SOURCE, LoadedModel, extract_attention
+from attnlab.explain.extract import DEFAULT_SOURCE, LoadedModel, QueryKeys, extract_attention, extract_query_keys
 from attnlab.explain.faithfulness import rank_agreement
 from attnlab.explain.rollout import rollout, rollout_html
 from attnlab.explain.stats import head_stats
 from attnlab.explain.views_attribution import attribution_html, plot_attributions, plot_deletion_curves
+from attnlab.explain.views_neuron import NEURON_MAX_TOKENS
 from attnlab.io import write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -146,21 +148,33 @@ def explain_methods(text: str, model: str | LoadedModel | Classifier = DEFAULT_S
     for note in clf.notes:
         log.warning("%s", note)
     sent = attribute(text, clf, methods=methods, n_steps=n_steps)[0]
+    neuron, neuron_note = query_keys_for_view(text, clf.loaded, len(sent.tokens))
+    notes = clf.notes + ([neuron_note] if neuron_note else [])
     names = list(sent.scores)
     agreement = rank_agreement([sent], names)
     payload = {"model": clf.loaded.name, "source": clf.loaded.source, "pooling": clf.pooling, "n_steps": n_steps,
-               **sent.to_dict(), "rank_agreement": agreement, "notes": clf.notes,
+               **sent.to_dict(), "rank_agreement": agreement, "notes": notes,
                "method_descriptions": {m: METHOD_DESCRIPTIONS[m] for m in names}}
 
     def write(tmp: Path) -> None:
         write_json_atomic(tmp / "attributions.json", payload, default=_jsonable)
         plot_attributions(sent, tmp / "attributions.png")
         write_text_atomic(tmp / "attributions.html",
-                          attribution_html(sent, agreement, model_name=clf.loaded.name, notes=clf.notes))
+                          attribution_html(sent, agreement, model_name=clf.loaded.name, notes=notes, neuron=neuron))
 
     written = _write_all(out_dir, write)
     log.info("Wrote %d files to %s in %.2fs", len(written), out_dir, time.perf_counter() - start)
     return written
+
+
+def query_keys_for_view(text: str, loaded: LoadedModel, n_tokens: int) -> tuple[QueryKeys | None, str | None]:
+    """(the neuron view's query and key vectors, None) or (None, a note saying why the page has none)."""
+    if n_tokens > NEURON_MAX_TOKENS:
+        return None, f"no neuron view: the text has {n_tokens} tokens (it is drawn for up to {NEURON_MAX_TOKENS})"
+    try:
+        return extract_query_keys(text, loaded), None
+    except UserError as exc:
+        return None, f"no neuron view: {exc.what}"
 
 
 def write_faithfulness(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:

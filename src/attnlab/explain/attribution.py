@@ -86,7 +86,7 @@ class SentenceAttribution:
 
     def to_dict(self) -> dict[str, Any]:
         def r(xs: Any) -> list[float]:
-            return [round(float(x), 6) for x in xs]
+            return [float(f"{x:.6g}") for x in xs]  # 6 significant digits: a saturated softmax's gradients are tiny
 
         return {"text": self.text, "tokens": self.tokens, "special": self.special, "words": self.words,
                 "word_ids": self.word_ids, "label": self.label, "probability": round(self.probability, 6),
@@ -124,6 +124,10 @@ def load_classifier(source: str | LoadedModel | Classifier = DEFAULT_SOURCE) -> 
 
         path = Path(str(source).strip()).expanduser()
         if path.is_dir() and is_finished_run(path):
+            from attnlab.inference.tasks import require_classes
+            from attnlab.rundir import open_run
+
+            require_classes(open_run(path), "token attribution (attnlab explain --methods)")
             loaded, notes = load_for_attention(str(path)), []
         else:
             loaded, untrained = _encoder_classifier(str(source).strip())
@@ -194,15 +198,17 @@ def _forward(clf: Classifier):
     return probs
 
 
-def encode(clf: Classifier, texts: list[str]) -> _Batch:
-    """Tokenize ``texts`` (padded, truncated to the model's limit) and predict them."""
+def encode(clf: Classifier, texts: list[str], max_tokens: int | None = None) -> _Batch:
+    """Tokenize ``texts`` (padded, truncated to the model's limit or ``max_tokens``) and predict them."""
     import torch
 
     if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
         raise UserError("empty text", where="text", fix="pass a sentence to explain")
     tok = clf.loaded.tokenizer
-    enc = tok(texts, padding=True, padding_side="right", truncation=True, max_length=clf.loaded.max_length,
-              return_tensors="pt")
+    limit = clf.loaded.max_length
+    if max_tokens is not None:
+        limit = max_tokens if limit is None else min(limit, max_tokens)
+    enc = tok(texts, padding=True, padding_side="right", truncation=True, max_length=limit, return_tensors="pt")
     dev = next(clf.loaded.model.parameters()).device
     ids, mask = enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
     special_ids = torch.tensor(sorted(set(tok.all_special_ids)), device=dev)
@@ -303,9 +309,10 @@ def _captum_scores(clf: Classifier, b: _Batch, methods: list[str], n_steps: int,
 
 def attribute(texts: str | list[str], model: str | LoadedModel | Classifier = DEFAULT_SOURCE, *,
               methods: str | list[str] = METHODS, n_steps: int = DEFAULT_STEPS,
-              batch_size: int = DEFAULT_BATCH) -> list[SentenceAttribution]:
-    """Every method's token scores for each text, ``batch_size`` texts per pass. ``seconds`` is each
-    method's share of its batch's wall time."""
+              batch_size: int = DEFAULT_BATCH, max_tokens: int | None = None) -> list[SentenceAttribution]:
+    """Every method's token scores for each text, ``batch_size`` texts per pass (each text truncated
+    to the model's limit, or to ``max_tokens`` if fewer). ``seconds`` is each method's share of its
+    batch's wall time."""
     import torch
 
     texts = [texts] if isinstance(texts, str) else list(texts)
@@ -315,7 +322,7 @@ def attribute(texts: str | list[str], model: str | LoadedModel | Classifier = DE
     results: list[SentenceAttribution] = []
     for lo in range(0, len(texts), batch_size):
         chunk = texts[lo:lo + batch_size]
-        b = encode(clf, chunk)
+        b = encode(clf, chunk, max_tokens)
         with torch.enable_grad():
             found, delta = _captum_scores(clf, b, methods, n_steps)
             found |= _attention_scores(clf, b, methods)

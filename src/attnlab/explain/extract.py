@@ -268,3 +268,99 @@ def _is_causal(model: Any, att: np.ndarray) -> bool:
             return True
     t = att.shape[-1]
     return t > 1 and not np.triu(att, k=1).any()
+
+
+# ------------------------------------------------------------------------------- queries and keys
+
+NEURON_TOLERANCE = 1e-4  # softmax(q.k * scale) must give the model's own weights this closely (fp32)
+
+
+@dataclass
+class QueryKeys:
+    """Every token's query and key vector in every layer and head, as the model's self-attention
+    projections (``query``/``key``) computed them, and the model's own attention weights from the
+    same forward pass. The pre-softmax score of query ``i`` for key ``j`` is
+    ``sum(queries[l, h, i] * keys[l, h, j]) * scale`` (``scale`` = 1/sqrt(d_head)); a softmax over
+    ``j`` gives ``attentions[l, h, i, j]`` (checked when extracted: ``max_error``)."""
+
+    text: str
+    tokens: list[str]  # display tokens
+    special_mask: list[bool]
+    queries: np.ndarray  # (layers, heads, T, d_head) float32
+    keys: np.ndarray  # (layers, heads, T, d_head) float32
+    scale: float
+    attentions: np.ndarray  # (layers, heads, T, T) float32: the model's weights
+    model_name: str
+    max_error: float = 0.0  # largest |softmax(q.k * scale) - attention| over every layer, head and row
+
+    @property
+    def head_dim(self) -> int:
+        return int(self.queries.shape[-1])
+
+    def scores(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) pre-softmax scores q_i . k_j * scale of one head, in float64."""
+        q, k = self.queries[layer, head].astype(np.float64), self.keys[layer, head].astype(np.float64)
+        return q @ k.T * self.scale
+
+    def weights(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) softmax of :meth:`scores` over the keys."""
+        s = self.scores(layer, head)
+        e = np.exp(s - s.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+
+def self_attention_modules(model: Any) -> list[Any]:
+    """The self-attention modules of a BERT-style encoder, in layer order: those holding ``query`` and
+    ``key`` projections and their head count and size (BERT, RoBERTa, MiniLM, ELECTRA, ...)."""
+    return [m for name, m in model.named_modules()
+            if "crossattention" not in name.lower() and all(hasattr(m, a) for a in (
+                "query", "key", "num_attention_heads", "attention_head_size"))]
+
+
+def extract_query_keys(text: str, source: str | LoadedModel = DEFAULT_SOURCE, *,
+                       max_tokens: int | None = None) -> QueryKeys:
+    """The query and key vectors of ``text``'s tokens (forward hooks on each self-attention's
+    ``query``/``key`` projections, LoRA included) beside the attention weights of the same pass.
+
+    A model whose self-attention is not a BERT-style ``query``/``key`` pair, or whose scores are not
+    q.k/sqrt(d) alone (relative position terms, say), is refused with a UserError."""
+    loaded = source if isinstance(source, LoadedModel) else load_for_attention(source)
+    modules = self_attention_modules(loaded.model)
+    if not modules:
+        raise UserError(f"'{loaded.name}' has no BERT-style self-attention (query and key projections)",
+                        where="neuron view", fix="the neuron view covers BERT-family encoders such as minilm-l6")
+    captured: dict[tuple[int, str], Any] = {}
+
+    def keep(i: int, part: str):
+        def hook(module: Any, args: Any, output: Any) -> None:
+            captured[(i, part)] = output.detach()
+        return hook
+
+    handles = [getattr(m, part).register_forward_hook(keep(i, part))
+               for i, m in enumerate(modules) for part in ("query", "key")]
+    try:
+        result = extract_attention(text, loaded, max_tokens=max_tokens)
+    finally:
+        for h in handles:
+            h.remove()
+    if len(modules) != result.num_layers or len(captured) != 2 * len(modules):
+        raise UserError(f"'{loaded.name}' has {len(modules)} query/key pairs for {result.num_layers} attention "
+                        "layers", where="neuron view", fix="the neuron view covers BERT-family encoders")
+
+    def heads(i: int, part: str) -> np.ndarray:  # (1, T, H * d) -> (H, T, d)
+        m, out = modules[i], captured[(i, part)]
+        return out[0].float().view(out.shape[1], m.num_attention_heads, m.attention_head_size).transpose(0, 1) \
+            .cpu().numpy()
+
+    qs = np.stack([heads(i, "query") for i in range(len(modules))]).astype(np.float32, copy=False)
+    ks = np.stack([heads(i, "key") for i in range(len(modules))]).astype(np.float32, copy=False)
+    scale = float(getattr(modules[0], "scaling", modules[0].attention_head_size ** -0.5))
+    qk = QueryKeys(text, result.display_tokens, result.special_mask, qs, ks, scale, result.attentions,
+                   result.model_name)
+    qk.max_error = max(float(np.abs(qk.weights(layer, head) - result.attentions[layer, head]).max())
+                       for layer in range(result.num_layers) for head in range(result.num_heads))
+    if qk.max_error > NEURON_TOLERANCE:
+        raise UserError(f"softmax(q.k/sqrt(d)) differs from '{loaded.name}''s attention by {qk.max_error:.2g}: its "
+                        "scores hold more than q.k (position terms)", where="neuron view",
+                        fix="the neuron view covers encoders whose scores are q.k/sqrt(d), such as minilm-l6")
+    return qk

@@ -1,6 +1,6 @@
 """Views of token attributions: PNG bars (one panel per method), deletion curves, and a self-contained
 HTML page with every method on the same token row (a switcher, the methods side by side, and how
-much their rankings agree).
+much their rankings agree) and the neuron view of ``views_neuron.py``.
 
 Colours: red = the token supports the predicted class, blue = it speaks against it; the strength is
 ``|score| / max |score|`` over the sentence's non-special tokens, so each method is on its own scale.
@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from attnlab.explain.attribution import SentenceAttribution
+from attnlab.explain.attribution import METHOD_DESCRIPTIONS, SentenceAttribution
+from attnlab.explain.extract import QueryKeys
+from attnlab.explain.views_neuron import neuron_html
 from attnlab.explain.views_png import _new_figure, save_png
 
 POSITIVE, NEGATIVE, SPECIAL = (220, 60, 30), (40, 90, 220), "#eee"
@@ -121,6 +123,21 @@ def _row(sent: SentenceAttribution, colours: list[str], cls: str = "") -> str:
     return f'<div class="{cls}">{"".join(spans)}</div>' if cls else "".join(spans)
 
 
+def highlight_html(sent: SentenceAttribution, method: str) -> str:
+    """One method's highlight of the tokens as an HTML fragment that needs no script or stylesheet
+    (inline styles: for hosts such as Gradio's ``gr.HTML``); each token's title holds its score."""
+    spans = []
+    for tok, special, colour, score in zip(sent.tokens, sent.special, token_colours(sent, method),
+                                           sent.scores[method], strict=True):
+        spans.append(f'<span class="attr-token{" attr-special" if special else ""}" title="{html.escape(method)}: '
+                     f'{float(score):.3g}" style="display:inline-block;padding:1px 4px;margin:1px;border-radius:3px;'
+                     f'background:{colour}{";color:#888" if special else ""}">{html.escape(tok)}</span>')
+    return (f'<div class="attr-highlight" data-method="{html.escape(method)}" style="font:15px/1.8 sans-serif">'
+            f'{"".join(spans)}<div style="font-size:12px;color:#555">{html.escape(method)}: '
+            f'{html.escape(METHOD_DESCRIPTIONS[method])}. Red supports <b>{html.escape(sent.label)}</b> '
+            f'(p = {sent.probability:.3f}), blue opposes it; {sent.seconds[method]:.3f} s.</div></div>')
+
+
 def _agreement_table(methods: list[str], agreement: dict[str, dict[str, float | None]]) -> str:
     head = "".join(f"<th>{html.escape(m)}</th>" for m in methods)
     rows = []
@@ -132,8 +149,9 @@ def _agreement_table(methods: list[str], agreement: dict[str, dict[str, float | 
 
 
 def attribution_html(sent: SentenceAttribution, agreement: dict[str, dict[str, float | None]], *,
-                     model_name: str, notes: list[str] = ()) -> str:
-    """A full HTML document (no external files) for one sentence and every method it was scored by."""
+                     model_name: str, notes: list[str] = (), neuron: QueryKeys | None = None) -> str:
+    """A full HTML document (no external files) for one sentence and every method it was scored by;
+    with ``neuron`` (the text's query and key vectors), the neuron view below them."""
     methods = list(sent.scores)
     colours = {m: token_colours(sent, m) for m in methods}
     data = {"first": methods[0], "methods": {m: {"colours": colours[m], "scores": [float(x) for x in sent.scores[m]],
@@ -151,7 +169,7 @@ def attribution_html(sent: SentenceAttribution, agreement: dict[str, dict[str, f
             f'{_row(sent, colours[methods[0]], "attr-main")}'
             f'<h4>Side by side</h4><table class="attr-side">{side}</table>'
             '<h4>Rank agreement (Spearman, non-special tokens)</h4>'
-            f'{_agreement_table(methods, agreement)}'
+            f'{_agreement_table(methods, agreement)}{neuron_html(neuron) if neuron is not None else ""}'
             f'<script type="application/json" class="attr-data">{payload}</script><script>{_JS}</script></div>')
     return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>Attributions: '
             f'{html.escape(model_name)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n')

@@ -79,8 +79,12 @@ def refuse_custom_code(run: Run) -> None:
 def _base_kwargs(run: Run, sized_head: bool, extra: dict[str, Any]) -> dict[str, Any]:
     if not sized_head:
         return extra
+    problem_type = run_task(run).problem_type  # regression, multi-label: the loss the head trained with
+    # a base checkpoint with a head of another size (2 classes, a run with 1 or 3 outputs) gets a fresh
+    # head, as in training: the adapter holds the trained one (PEFT's modules_to_save)
     return dict(num_labels=len(run.labels), id2label=dict(enumerate(run.labels)),
-                label2id={n: i for i, n in enumerate(run.labels)}, **extra)
+                label2id={n: i for i, n in enumerate(run.labels)}, ignore_mismatched_sizes=True,
+                **({"problem_type": problem_type} if problem_type else {}), **extra)
 
 
 def _load_adapter(run: Run, auto: Any, base_kw: dict[str, Any], merge: bool) -> torch.nn.Module:

@@ -15,6 +15,9 @@ What makes it fast (each measured by ``benchmarks/infer_speed.py``; numbers in d
 - optionally, ``quantize="int8"``: dynamic int8 quantization of the linear layers (weights
   stored int8, activations quantized on the fly; fbgemm/x86 kernels or ONNX Runtime's, CPU only).
   It changes probabilities slightly, so it is opt-in: evaluation and the exactness checks use fp32.
+
+Texts longer than ``max_length`` are truncated, or with ``long_text="chunk"`` read in overlapping
+windows whose probabilities are averaged (or maxed): :mod:`attnlab.inference.long_text`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from attnlab import runtime
 from attnlab.data.text import text_problem
 from attnlab.errors import UserError
 from attnlab.inference.loading import load_run_model
+from attnlab.inference.long_text import LongText, encode_windows
+from attnlab.inference.long_text import aggregate as aggregate_windows
 from attnlab.inference.tasks import run_task
 from attnlab.models.heads import is_head_param
 from attnlab.rundir import Run, open_run
@@ -88,12 +93,19 @@ class Predictor:
         num_threads: CPU threads: torch's intra-op threads (process-wide) for the torch engine, the
             session's for onnxruntime (default: torch's current setting).
         engine: ``"torch"`` (default) or ``"onnxruntime"`` (the model exported to ONNX, fused, CPU).
+        long_text, long_text_aggregate, long_text_stride: how texts longer than ``max_length`` are
+            read by default (:class:`~attnlab.inference.long_text.LongText`: ``"truncate"`` or
+            ``"chunk"``; ``"mean"`` or ``"max"``; overlap tokens); ``predict`` can override them per call.
     """
+
+    long_text_modes: tuple[str, ...] = ("truncate", "chunk")  # what this predictor can do with long texts
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], *, max_length: int = 128,
                  batch_size: int = 32, precision: str = "auto", device: str | torch.device | None = None,
                  run: Run | None = None, quantize: str | None = None, num_threads: int | None = None,
-                 engine: str = "torch"):
+                 engine: str = "torch", long_text: str = "truncate", long_text_aggregate: str = "mean",
+                 long_text_stride: int | None = None):
+        self.long_text = self._long_text(LongText(long_text, long_text_aggregate, long_text_stride).check())
         if quantize not in QUANTIZE_CHOICES:
             raise UserError(f"unknown quantize option {quantize!r}", where="quantize", fix="pass None or 'int8'")
         check_engine(engine)
@@ -165,37 +177,71 @@ class Predictor:
             out[key] = torch.from_numpy(arr).to(self.device)
         return out
 
+    def _long_text(self, setting: LongText) -> LongText:
+        if setting.mode not in self.long_text_modes:
+            raise UserError(f"{type(self).__name__} cannot read long texts by {setting.mode!r}", where="long_text",
+                            fix=f"use long_text={self.long_text_modes[0]!r} for this run")
+        return setting
+
+    def _setting(self, long_text: str | None, aggregate: str | None, stride: int | None) -> LongText:
+        """The predictor's long-text setting with this call's choices (None: the predictor's)."""
+        return self._long_text(self.long_text.merged(long_text, aggregate, stride))
+
+    def _model_texts(self, texts: list[str]) -> list[str]:
+        """The texts as the model reads them (a task may add a prefix)."""
+        return texts
+
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.onnx is not None:
             return self.onnx.logits(batch)
         with runtime.autocast(self.precision, self.device):
             return self.model(**batch).logits.float()
 
+    def _outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """What a batch's logits become (class probabilities: softmax; regression and multi-label
+        predictors override it: :mod:`attnlab.inference.tasks`)."""
+        return torch.softmax(logits, dim=-1)
+
+    def predict_proba_windows(self, texts: Sequence[str], *, long_text: str | None = None,
+                              aggregate: str | None = None, stride: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`predict_proba`'s probabilities, how many windows each text was read in: 1 unless chunked)."""
+        return self._scores(self._check(texts), self._setting(long_text, aggregate, stride))
+
     @torch.inference_mode()
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, shape (N, num_labels), in the order of ``texts``."""
-        texts = self._check(texts)
-        if len(texts) == 1:  # one text: no sorting, no padding
+    def _scores(self, texts: list[str], setting: LongText) -> tuple[np.ndarray, np.ndarray]:
+        """(class probabilities (N, num_labels) in the order of ``texts``, windows read per text (N,))."""
+        texts = self._model_texts(texts)
+        if len(texts) == 1 and not setting.chunks:  # one text: no sorting, no padding
             enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, return_tensors="pt")
-            return torch.softmax(self._logits(enc.to(self.device)), dim=-1).cpu().numpy()
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+            return self._outputs(self._logits(enc.to(self.device))).cpu().numpy(), np.ones(1, np.int64)
+        enc, owner = encode_windows(self.tokenizer, texts, self.max_length, setting)  # a row per window
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-        lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
+        lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(owner))
         order = np.argsort(-lengths, kind="stable")  # longest first: the slowest batch fails fast
-        probs = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
+        probs = np.empty((len(owner), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(owner), self.batch_size):
             idx = order[start:start + self.batch_size]
             batch = self._batch([{k: enc[k][i] for k in keys} for i in idx])
-            probs[idx] = torch.softmax(self._logits(batch), dim=-1).cpu().numpy()
-        return probs
+            probs[idx] = self._outputs(self._logits(batch)).cpu().numpy()
+        return aggregate_windows(probs, owner, len(texts), setting.aggregate), np.bincount(owner, minlength=len(texts))
 
-    def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """Per text: ``label``, ``score`` (its probability) and every class ``probabilities``."""
+    def predict_proba(self, texts: Sequence[str], *, long_text: str | None = None, aggregate: str | None = None,
+                      stride: int | None = None) -> np.ndarray:
+        """Class probabilities, shape (N, num_labels), in the order of ``texts``. ``long_text``,
+        ``aggregate``, ``stride``: this call's long-text setting (default: the predictor's)."""
+        return self.predict_proba_windows(texts, long_text=long_text, aggregate=aggregate, stride=stride)[0]
+
+    def predict(self, texts: Sequence[str], *, long_text: str | None = None, aggregate: str | None = None,
+                stride: int | None = None) -> list[dict[str, Any]]:
+        """Per text: ``label``, ``score`` (its probability) and every class ``probabilities``; with
+        ``long_text="chunk"`` also ``long_text``, ``windows`` (how many were read) and ``aggregate``."""
         texts = self._check(texts)
-        probs = self.predict_proba(texts)
+        setting = self._setting(long_text, aggregate, stride)
+        probs, windows = self._scores(texts, setting)
         out = []
-        for text, p in zip(texts, probs, strict=True):
+        for text, p, n in zip(texts, probs, windows, strict=True):
             k = int(p.argmax())
             out.append({"text": text, "label": self.labels[k], "score": float(p[k]),
-                        "probabilities": {name: float(v) for name, v in zip(self.labels, p, strict=True)}})
+                        "probabilities": {name: float(v) for name, v in zip(self.labels, p, strict=True)}}
+                       | (setting.record(n) if setting.chunks else {}))
         return out

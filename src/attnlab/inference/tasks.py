@@ -32,6 +32,11 @@ class RunTask:
     engines: tuple[str, ...]  # the Predictor engines that run it
     draws_attention: bool  # explain's extractor takes its model (encoders and decoders; not seq2seq)
     predictor: Callable[[], type[Predictor]]  # the Predictor class (imported when asked: it imports torch)
+    problem_type: str | None = None  # transformers' config.problem_type its sized head is built with
+    classes: bool = True  # one label per text from K class probabilities (explain, compare and the UI read those)
+    label_kind: str = "class"  # what an evaluation file's label column holds (attnlab.data.labels)
+    # (true labels/targets, the predictor's outputs (N, K), labels, thresholds) -> metrics (attnlab.evaluation)
+    score: Callable[[Any, Any, list[str], dict[str, float]], dict[str, Any]] = lambda *a: _class_score(*a)
 
     def model_class(self) -> Any:
         import transformers
@@ -43,6 +48,36 @@ def _classifier() -> type[Predictor]:
     from attnlab.inference.predictor import Predictor
 
     return Predictor
+
+
+def _class_score(truth: Any, probs: Any, labels: list[str], thresholds: dict[str, float]) -> dict[str, Any]:
+    from attnlab.evaluation.metrics import classification_metrics
+
+    return classification_metrics(truth, probs.argmax(-1), labels)
+
+
+def _regression_score(truth: Any, outputs: Any, labels: list[str], thresholds: dict[str, float]) -> dict[str, Any]:
+    from attnlab.evaluation.metrics import regression_metrics
+
+    return regression_metrics(truth, outputs[:, 0])
+
+
+def _multilabel_score(truth: Any, probs: Any, labels: list[str], thresholds: dict[str, float]) -> dict[str, Any]:
+    from attnlab.evaluation.metrics import multilabel_metrics
+
+    return multilabel_metrics(truth, probs, labels, [thresholds.get(n, 0.5) for n in labels])
+
+
+def _regression() -> type[Predictor]:
+    from attnlab.inference.scored import RegressionPredictor
+
+    return RegressionPredictor
+
+
+def _multilabel() -> type[Predictor]:
+    from attnlab.inference.scored import MultiLabelPredictor
+
+    return MultiLabelPredictor
 
 
 def _text2text() -> type[Predictor]:
@@ -57,7 +92,26 @@ TASKS: dict[str, RunTask] = {t.name: t for t in (
     # a seq2seq model scores each label word with its LM head (attnlab.inference.text2text)
     RunTask("text2text", "AutoModelForSeq2SeqLM", sized_head=False, engines=("torch",), draws_attention=False,
             predictor=_text2text),
+    # the same sequence classifier: one output read as the score, or one sigmoid per label
+    # (attnlab.inference.scored); labels.json names the target, or holds the labels and their thresholds
+    RunTask("regression", "AutoModelForSequenceClassification", sized_head=True, engines=("torch", "onnxruntime"),
+            draws_attention=True, predictor=_regression, problem_type="regression", classes=False, label_kind="score",
+            score=_regression_score),
+    RunTask("multi-label", "AutoModelForSequenceClassification", sized_head=True, engines=("torch", "onnxruntime"),
+            draws_attention=True, predictor=_multilabel, problem_type="multi_label_classification", classes=False,
+            label_kind="multi", score=_multilabel_score),
 )}
+
+
+def require_classes(run: Run, what: str) -> RunTask:
+    """The run's task, when its predictions are classes (one label per text); a one-line UserError naming
+    ``what`` (a command or view) for a regression or multi-label run."""
+    task = run_task(run)
+    if not task.classes:
+        raise UserError(f"{what} reads one class per text; this run's task is {task.name}",
+                        where=str(run.path / CONFIG),
+                        fix="pass a classification run, or use attnlab predict / evaluate for this one")
+    return task
 
 
 def run_task(run: Run) -> RunTask:
@@ -70,4 +124,4 @@ def run_task(run: Run) -> RunTask:
     return task
 
 
-__all__ = ["TASKS", "RunTask", "run_task"]
+__all__ = ["TASKS", "RunTask", "require_classes", "run_task"]

@@ -9,10 +9,8 @@ picks it for a text2text run (:mod:`attnlab.inference.tasks`); ``attnlab predict
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from attnlab import runtime
@@ -44,5 +42,8 @@ class Text2TextPredictor(Predictor):
         with runtime.autocast(self.precision, self.device):
             return label_log_likelihoods(self.model, batch["input_ids"], batch["attention_mask"], self.targets)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return super().predict_proba([self.prefix + t for t in self._check(texts)])
+    # windows after the first would lack the prefix the model was trained with
+    long_text_modes = ("truncate",)
+
+    def _model_texts(self, texts: list[str]) -> list[str]:
+        return [self.prefix + t for t in texts]

@@ -18,7 +18,7 @@ from attnlab import __version__
 from attnlab.serve.errors import install_error_handlers
 from attnlab.serve.limits import Limits
 from attnlab.serve.middleware import BodyLimitMiddleware, HostCheckMiddleware
-from attnlab.serve.routes import attention, classify, docs, generate, meta
+from attnlab.serve.routes import attention, classify, docs, explain, generate, meta
 from attnlab.serve.state import ServeState
 
 UI_PATH = "/ui"
@@ -26,20 +26,25 @@ UI_PATH = "/ui"
 
 def create_app(runs: Sequence[str | Path] = (), *, explain_models: Sequence[str] | None = None, chat: bool = True,
                chat_model: str | None = None, compare_dir: str | Path | None = None, limits: Limits | None = None,
-               ui: bool = True, engine: str = "torch", allowed_hosts: Sequence[str] | None = None) -> FastAPI:
+               ui: bool = True, engine: str = "torch", allowed_hosts: Sequence[str] | None = None,
+               long_text: str = "truncate", long_text_aggregate: str = "mean",
+               long_text_stride: int | None = None) -> FastAPI:
     """The FastAPI app serving ``runs`` (finished run directories, picked by folder name).
 
     ``explain_models``: registry models /v1/attention may load (default: the installed ones);
     ``chat``: serve /v1/generate and the Chat tab; ``compare_dir``: the comparison the Compare tab
     shows (default: the newest of runs/compare, runs/quickstart); ``ui``: mount the Gradio UI at /ui;
     ``engine``: what runs the classifiers, ``"torch"`` or ``"onnxruntime"`` (see ``Predictor``);
+    ``long_text``, ``long_text_aggregate``, ``long_text_stride``: how /v1/classify reads texts longer than a
+    run's max_length unless a request says otherwise (``attnlab.inference.long_text``);
     ``allowed_hosts``: the host names the app answers to (besides IP addresses; any other Host
     header gets a 400, against DNS rebinding); None: no check (``serve()`` passes the bound
     address's, see :func:`~attnlab.serve.middleware.allowed_hosts_for`). The server's models are
     freed when the app shuts down.
     """
     state = ServeState(runs, explain_models=explain_models, chat=chat, chat_model=chat_model,
-                       compare_dir=compare_dir, limits=limits, engine=engine)
+                       compare_dir=compare_dir, limits=limits, engine=engine, long_text=long_text,
+                       long_text_aggregate=long_text_aggregate, long_text_stride=long_text_stride)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +58,7 @@ def create_app(runs: Sequence[str | Path] = (), *, explain_models: Sequence[str]
     app.state.ui_path = UI_PATH if ui else None
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=state.limits.max_body_bytes)
-    for area in (meta, classify, attention, generate):
+    for area in (meta, classify, attention, explain, generate):
         app.include_router(area.router)
     docs.add_docs(app)
     if ui:

@@ -16,6 +16,11 @@ class ClassifyRequest(_Strict):
     texts: list[StrictStr] = Field(description="texts to classify (1 to 64 by default, each up to 2,000 characters)",
                                    examples=[["a gorgeous, moving film", "a tedious mess"]])
     run: StrictStr | None = Field(None, description="name of a served run (its folder name); default: the first")
+    long_text: Literal["truncate", "chunk"] | None = Field(
+        None, description="texts longer than the run's max_length: truncate, or chunk (overlapping windows, each "
+                          "scored; the result row says how many); default: the server's (--long-text)")
+    long_text_aggregate: Literal["mean", "max"] | None = Field(
+        None, description="with chunk: mean or per-class max of the windows' probabilities; default: the server's")
 
 
 class AttentionRequest(_Strict):
@@ -25,6 +30,15 @@ class AttentionRequest(_Strict):
     run: StrictStr | None = Field(None, description="a served run; same as model=<run name>")
     layer: StrictInt | None = Field(None, description="only this layer (negative counts from the end)")
     head: StrictInt | None = Field(None, description="only this head (with layer: one matrix; alone: in every layer)")
+
+
+class ExplainRequest(_Strict):
+    text: StrictStr = Field(description="the text (truncated to 128 tokens by default)",
+                            examples=["the movie was not good at all"])
+    run: StrictStr | None = Field(None, description="name of a served classification run; default: the first")
+    methods: list[StrictStr] | None = Field(
+        None, description="attribution methods: attention, rollout, grad-rollout, ig, gradxinput, occlusion "
+                          "(or [\"all\"]); default: all of them", examples=[["attention", "ig", "occlusion"]])
 
 
 class Message(_Strict):

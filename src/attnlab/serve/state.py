@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from attnlab.errors import UserError
 from attnlab.rundir import Run, open_run
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 COMPARE_CANDIDATES = ("runs/compare", "runs/quickstart")
 FALLBACK_ATTENTION_MODEL = "minilm-l6"
+T = TypeVar("T")
 
 
 def default_explain_models() -> list[str]:
@@ -66,13 +67,17 @@ class ServeState:
 
     def __init__(self, runs: Sequence[str | Path] = (), *, explain_models: Sequence[str] | None = None,
                  chat: bool = True, chat_model: str | None = None, compare_dir: str | Path | None = None,
-                 limits: Limits | None = None, engine: str = "torch"):
+                 limits: Limits | None = None, engine: str = "torch", long_text: str = "truncate",
+                 long_text_aggregate: str = "mean", long_text_stride: int | None = None):
         from attnlab.chat import DEFAULT_CHAT_MODEL
+        from attnlab.inference.long_text import LongText
         from attnlab.inference.predictor import check_engine
         from attnlab.inference.tasks import run_task
 
         # what classifies: torch or ONNX Runtime (attention maps always come from torch)
         self.engine = check_engine(engine)
+        # how texts longer than a run's max_length are read, unless a request says otherwise
+        self.long_text = LongText(long_text, long_text_aggregate, long_text_stride).check()
         self.limits = limits or Limits()
         self.runs: dict[str, Run] = {}
         for r in runs:
@@ -87,7 +92,7 @@ class ServeState:
         self.chat_model_name = chat_model or DEFAULT_CHAT_MODEL
         self.compare_dir = find_compare_dir(compare_dir)
         self.models = ModelCache()  # every model this server loads; freed by close()
-        self._batchers: dict[str, MicroBatcher] = {}
+        self._batchers: dict[tuple[str, Any], MicroBatcher] = {}  # per (run, LongText setting)
         self._guard = threading.Lock()  # protects _batchers and _no_sharing
         self._no_sharing: set[str] = set()  # runs whose classifier cannot draw attention (a second copy does)
 
@@ -110,13 +115,14 @@ class ServeState:
             raise ApiError(404, f"unknown run {name!r}; this server serves: {', '.join(self.runs)}")
         return self.runs[name]
 
-    def _batcher(self, run: Run) -> MicroBatcher:
+    def _batcher(self, run: Run, setting: Any) -> MicroBatcher:
+        """The batcher of ``run``'s requests that read long texts by ``setting`` (a LongText)."""
         with self._guard:
-            b = self._batchers.get(run.name)
+            b = self._batchers.get((run.name, setting))
             if b is None:
-                b = self._batchers[run.name] = MicroBatcher(self._predict_fn(run), max_batch=self.limits.max_texts,
-                                                            wait_ms=self.limits.batch_wait_ms,
-                                                            name=f"classify-{run.name}")
+                b = self._batchers[run.name, setting] = MicroBatcher(
+                    self._predict_fn(run, setting), max_batch=self.limits.max_texts,
+                    wait_ms=self.limits.batch_wait_ms, name=f"classify-{run.name}-{setting.mode}")
             return b
 
     def predictor(self, run: Run):
@@ -131,12 +137,13 @@ class ServeState:
 
         return self.models.get(("run", run.name), load)
 
-    def _predict_fn(self, run: Run):
+    def _predict_fn(self, run: Run, setting: Any):
         def predict(texts: list[str]) -> list[dict[str, Any]]:
             predictor = self.predictor(run)  # the first batch loads it, in the batcher's worker thread
             with self.models.lock(("run", run.name)):  # attention maps may use the same model
-                # the Predictor's rows, less the echo of each text
-                return [{k: v for k, v in row.items() if k != "text"} for row in predictor.predict(texts)]
+                rows = predictor.predict(texts, long_text=setting.mode, aggregate=setting.aggregate,
+                                         stride=setting.stride)
+                return [{k: v for k, v in row.items() if k != "text"} for row in rows]  # less the echo of each text
 
         return predict
 
@@ -157,15 +164,18 @@ class ServeState:
                 raise ApiError(422, f"{name} is {len(t)} characters long (at most {self.limits.max_chars})")
         return list(texts)
 
-    async def classify(self, texts: Sequence[str], run_name: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
-        """Per text: label, score and every class probability, from the run named ``run_name``."""
+    async def classify(self, texts: Sequence[str], run_name: str | None = None, long_text: str | None = None,
+                       aggregate: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
+        """Per text: label, score and every class probability, from the run named ``run_name``;
+        ``long_text``/``aggregate``: how texts longer than its max_length are read (default: the server's)."""
         run = self.run(run_name)
         texts = self.check_texts(texts)
-        return run, list(await asyncio.wrap_future(self._batcher(run).submit(texts)))
+        batcher = self._batcher(run, self.long_text.merged(long_text, aggregate))
+        return run, list(await asyncio.wrap_future(batcher.submit(texts)))
 
     def classify_sync(self, texts: Sequence[str], run_name: str | None = None) -> tuple[Run, list[dict[str, Any]]]:
         run = self.run(run_name)
-        return run, list(self._batcher(run).submit(self.check_texts(texts)).result())
+        return run, list(self._batcher(run, self.long_text).submit(self.check_texts(texts)).result())
 
     # ------------------------------------------------------------------------------------ attention
 
@@ -215,15 +225,21 @@ class ServeState:
         from attnlab.explain import extract_attention
 
         self.check_texts([text], field="text")
+        return self.with_eager_model(lambda loaded: extract_attention(
+            text, loaded, max_tokens=self.limits.max_attention_tokens), model, run)
+
+    def with_eager_model(self, fn: Callable[[Any], T], model: str | None = None, run: str | None = None) -> T:
+        """``fn(LoadedModel)`` on the attention model of a client's ``model``/``run`` choice, holding
+        the model's lock (the classify batcher may share it), with eager attention switched on."""
         name, source = self.attention_source(model, run)
         loaded, lock = self._attention_model(name, source)
         with lock, eager_attention(loaded.model) as eager:
             if eager:
-                return extract_attention(text, loaded, max_tokens=self.limits.max_attention_tokens)
+                return fn(loaded)
         log.info("Run %s cannot switch to eager attention: loading an eager copy for attention maps", name)
         with self._guard:
             self._no_sharing.add(name)
-        return self.extract(text, model, run)
+        return self.with_eager_model(fn, model, run)
 
     # ----------------------------------------------------------------------------------------- chat
 

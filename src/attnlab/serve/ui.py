@@ -1,4 +1,5 @@
-"""The web UI (Gradio Blocks), mounted inside the API app: Classify, Attention, Compare, Chat.
+"""The web UI (Gradio Blocks), mounted inside the API app: Classify (with a token highlight by any
+attribution method, computed as POST /v1/explain computes it), Attention, Compare, Chat.
 
 Every tab calls the same :class:`~attnlab.serve.state.ServeState` as the REST API (the same
 loaded models, batcher and limits). It works offline: analytics are off and the theme uses the
@@ -11,6 +12,7 @@ refuses any other file, uploads (the UI has no upload component) and Gradio's UR
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"
 CHAT_HISTORY = 40  # messages sent to the model; older turns are left out
 EXAMPLE = "the movie was not good at all"
 HEAD_CHOICES = 12  # offered in the head menu; any other number can be typed
+DEFAULT_HIGHLIGHT = "rollout"  # the Classify tab's first highlight (any of explain's methods can be picked)
 
 
 def theme() -> gr.themes.Base:
@@ -76,15 +79,22 @@ def _optional_int(value: Any, what: str) -> int | None:
 
 
 def _classify_tab(state: ServeState) -> None:
-    from attnlab.explain import rollout, rollout_html
+    from attnlab.explain.attribution import METHODS
+    from attnlab.explain.views_attribution import highlight_html
+    from attnlab.serve.routes.explain import explain_text
 
-    def classify(text: str, run_name: str) -> tuple[dict[str, float], str]:
+    def highlight(text: str, run_name: str, method: str) -> str:
+        """The tokens coloured by ``method``, computed as POST /v1/explain computes them."""
+        done = explain_text(state, text or "", run_name, [method])
+        notes = "".join(f'<div style="font-size:12px;color:#555">note: {html.escape(n)}</div>' for n in done.notes)
+        return highlight_html(done.sentence, method) + notes
+
+    def classify(text: str, run_name: str, method: str) -> tuple[dict[str, float], str]:
         try:
             _, rows = state.classify_sync([text or ""], run_name)
-            result = state.extract(text, run=run_name)
+            return rows[0]["probabilities"], highlight(text, run_name, method)
         except (ApiError, UserError) as exc:
             raise _gr_error(exc) from None
-        return rows[0]["probabilities"], rollout_html(rollout(result))
 
     runs = list(state.runs)
     if not runs:
@@ -93,12 +103,15 @@ def _classify_tab(state: ServeState) -> None:
     with gr.Row():
         c_text = gr.Textbox(label="Text", value=EXAMPLE, lines=3, scale=4, elem_id="classify-text")
         c_run = gr.Dropdown(runs, value=runs[0], label="Run", scale=1, elem_id="classify-run")
-    c_btn = gr.Button("Classify", variant="primary", elem_id="classify-btn")
+    with gr.Row():
+        c_method = gr.Radio(list(METHODS), value=DEFAULT_HIGHLIGHT, label="Highlight tokens by", scale=4,
+                            elem_id="classify-method")
+        c_btn = gr.Button("Classify", variant="primary", scale=1, elem_id="classify-btn")
     with gr.Row():
         c_label = gr.Label(label="Prediction", elem_id="classify-label")
-        c_roll = gr.HTML(label="Attention rollout", elem_id="classify-rollout")
-    for ev in (c_btn.click, c_text.submit):
-        ev(classify, [c_text, c_run], [c_label, c_roll], concurrency_limit=4)
+        c_highlight = gr.HTML(label="Token attribution", elem_id="classify-highlight")
+    for ev in (c_btn.click, c_text.submit, c_method.change):  # picking a method re-draws the highlight
+        ev(classify, [c_text, c_run, c_method], [c_label, c_highlight], concurrency_limit=4)
 
 
 def _attention_tab(state: ServeState) -> None:

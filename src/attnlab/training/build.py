@@ -25,12 +25,11 @@ from transformers import AutoTokenizer, TrainingArguments, set_seed
 from attnlab import runtime
 from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
-from attnlab.evaluation.metrics import classification_metrics
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
 from attnlab.models.pooling import resolve_pooling
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import Method, get_method, methods_for_task
-from attnlab.training.tasks import Task, get_task
+from attnlab.training.tasks import Task, best_metric, check_best_metric, get_task, greater_is_better
 
 
 def load_config_data(cfg: TrainConfig) -> TextDataset:
@@ -38,7 +37,8 @@ def load_config_data(cfg: TrainConfig) -> TextDataset:
     return load_data(
         cfg.data, data_dir=cfg.data_dir, text_column=cfg.text_column, label_column=cfg.label_column,
         val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed,
-        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples)
+        max_train_samples=cfg.max_train_samples, max_eval_samples=cfg.max_eval_samples,
+        label_kind=get_task(cfg.task).label_kind)
 
 
 def check(cfg: TrainConfig) -> tuple[Method, Task]:
@@ -48,6 +48,7 @@ def check(cfg: TrainConfig) -> tuple[Method, Task]:
     if task.name not in method.tasks:
         raise UserError(f"method '{method.name}' does not apply to {task.name}", where="--method",
                         fix=f"pass --method {' or '.join(methods_for_task(task.name))} with --task {task.name}")
+    check_best_metric(cfg, task)
     task.check(cfg)
     return method, task
 
@@ -58,20 +59,24 @@ def default_learning_rate(cfg: TrainConfig, resolved: ResolvedModel, method: Met
 
 
 def encode_splits(ds: TextDataset, tokenizer: Any, cfg: TrainConfig, task: Task):
-    """The task's tokenized splits (with a ``length`` column); validation and test sorted longest first."""
+    """The task's tokenized splits (with a ``length`` column); validation and test sorted longest first.
+    Train keeps a task's ``truncated`` column (rows cut at max_length, for metrics.json); Trainer drops it."""
     encoded = task.encode(ds, tokenizer, cfg)
     for split in ("validation", "test"):  # evaluation order is free: sort by length to pad less
+        if "truncated" in encoded[split].column_names:
+            encoded[split] = encoded[split].remove_columns(["truncated"])
         encoded[split] = encoded[split].sort("length", reverse=True)
     return encoded
 
 
-def metrics_function(labels: list[str]):
-    """Trainer's ``compute_metrics``: accuracy and macro-F1 of the argmax predictions."""
+def metrics_function(labels: list[str], task: Task | None = None):
+    """Trainer's ``compute_metrics``: the task's logged metrics (classification: accuracy and macro-F1 of
+    the argmax predictions); one undefined (a correlation of constant predictions) is logged as NaN."""
+    task = task or get_task("classification")
 
     def compute_metrics(pred) -> dict[str, float]:
-        preds = np.asarray(pred.predictions).argmax(-1)
-        m = classification_metrics(np.asarray(pred.label_ids), preds, labels)
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}
+        m = task.score(np.asarray(pred.predictions), np.asarray(pred.label_ids), labels, {})
+        return {k: float("nan") if m[k] is None else m[k] for k in task.logged}
 
     return compute_metrics
 
@@ -95,8 +100,8 @@ def training_arguments(cfg: TrainConfig, output_dir: Path, *, learning_rate: flo
         weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio, lr_scheduler_type=cfg.lr_scheduler,
         eval_strategy="steps" if by_steps else "epoch", save_strategy="steps" if by_steps else "epoch",
         eval_steps=cfg.eval_every_steps, save_steps=cfg.eval_every_steps, save_total_limit=2,
-        load_best_model_at_end=True, metric_for_best_model=cfg.metric_for_best_model,
-        greater_is_better=cfg.metric_for_best_model != "loss",
+        load_best_model_at_end=True, metric_for_best_model=best_metric(cfg),
+        greater_is_better=greater_is_better(best_metric(cfg)),
         logging_steps=cfg.logging_steps, bf16=precision == "bf16", use_cpu=dev.type == "cpu",
         seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length" if cfg.group_by_length else "random", length_column_name="length",
@@ -138,6 +143,8 @@ class Setup:
         Trainer trains. ``cfg``: other settings for the method (a tune trial's LoRA rank)."""
         cfg = dataclasses.replace(cfg or self.cfg, pooling=self.pooling)
         model = self.task.build_model(cfg, self.resolved, self.data, self.tokenizer, self.method.load_kwargs(cfg))
+        if cfg.dropout is not None:  # before the method adds adapters: their own dropout is --lora-dropout
+            set_dropout(model, cfg.dropout, self.device)
         return self.method.prepare(model, cfg)
 
     def trainer(self, args: TrainingArguments, callbacks: list[Any], **model: Any):
@@ -146,8 +153,21 @@ class Setup:
         return trainer_cls(
             args=args, train_dataset=self.encoded["train"],
             eval_dataset=self.encoded["validation"].remove_columns(["length"]), data_collator=collator,
-            processing_class=self.tokenizer, compute_metrics=metrics_function(self.labels), callbacks=callbacks,
+            processing_class=self.tokenizer, compute_metrics=metrics_function(self.labels, self.task),
+            callbacks=callbacks,
             preprocess_logits_for_metrics=logits_only, **model)
+
+
+def set_dropout(model: torch.nn.Module, p: float, dev: torch.device) -> None:
+    """Every ``nn.Dropout`` of ``model`` at ``p`` (BERT-style attention passes its dropout module's
+    ``p`` to SDPA). With no dropout, SDPA on a CPU switches to its flash kernel, whose backward is
+    slower than plain attention at a classifier's short lengths (docs/speed.md measures it): the model
+    then trains with eager attention."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+    if p == 0 and dev.type == "cpu" and hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")
 
 
 def resolved_pooling(cfg: TrainConfig, resolved: ResolvedModel, method: Method) -> str:

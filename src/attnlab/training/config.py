@@ -24,9 +24,10 @@ from attnlab.training.settings import UNSET, Switch, check_fields, invalid, meta
 # exhausted memory starting them, a rank of 1e11 tried to allocate terabytes, 1e300 epochs never end
 MAX_THREADS, MAX_LORA_R, MAX_EPOCHS = 1024, 4096, 10_000
 
-TASKS = ("classification", "text2text")
+TASKS = ("classification", "text2text", "regression", "multi-label")
 PRECISIONS = ("auto", "bf16", "fp32")
-BEST_MODEL_METRICS = ("accuracy", "macro_f1", "loss")
+BEST_MODEL_METRICS = ("accuracy", "macro_f1", "loss", "mse", "mae", "pearson", "spearman", "micro_f1",
+                      "subset_accuracy")  # each task accepts its own (attnlab.training.tasks.check_best_metric)
 
 
 def rate_text(x: float) -> str:
@@ -76,7 +77,9 @@ class TrainConfig:
     method: str = field(default="lora", metadata=meta(method_help, group=MODEL))
     task: str = field(default="classification", metadata=meta(
         "classification: a classifier head on the model; text2text: a seq2seq model (T5) writes the label word, "
-        "scored per label", group=MODEL, choices=TASKS))
+        "scored per label; regression: one output trained with MSE on a numeric label column; multi-label: one "
+        "sigmoid per label, labels as lists or 'a|b' strings, thresholds tuned on validation (docs/howto/tasks.md)",
+        group=MODEL, choices=TASKS))
     pooling: str = field(default="auto", metadata=meta(
         "classification: how token vectors become the sentence vector the classifier reads: mean, cls, max, "
         "pooler (the architecture's own head, e.g. BERT's tanh layer on [CLS]), or auto: for head (a frozen "
@@ -113,6 +116,9 @@ class TrainConfig:
     eval_batch_size: int = field(default=128, metadata=meta("evaluation batch size", group=TRAINING, positive=True))
     gradient_accumulation_steps: int = field(default=1, metadata=meta(
         "batches whose gradients add up to one optimiser step", group=TRAINING, positive=True))
+    dropout: float | None = field(default=None, metadata=meta(
+        "dropout probability of every dropout layer of the model (hidden, attention, head)", group=TRAINING,
+        default_text="the checkpoint's own (0.1 for BERT-style models)"))
     weight_decay: float = field(default=0.01, metadata=meta("AdamW weight decay", group=TRAINING))
     warmup_ratio: float = field(default=0.06, metadata=meta("share of steps spent warming up", group=TRAINING))
     lr_scheduler: str = field(default="linear", metadata=meta(
@@ -125,8 +131,9 @@ class TrainConfig:
     early_stopping_patience: int | None = field(default=2, metadata=meta(
         "evaluations without improvement before stopping; null (--no-early-stopping) turns it off",
         group=TRAINING, positive=True, switches=(Switch("--no-early-stopping", None, "train for the whole budget"),)))
-    metric_for_best_model: str = field(default="accuracy", metadata=meta(
-        "validation metric that picks the best checkpoint", group=TRAINING, choices=BEST_MODEL_METRICS))
+    metric_for_best_model: str | None = field(default=None, metadata=meta(
+        "validation metric that picks the best checkpoint", group=TRAINING, choices=BEST_MODEL_METRICS,
+        default_text="the task's: accuracy (classification, text2text), mse (regression), micro_f1 (multi-label)"))
     eval_every_steps: int | None = field(default=None, metadata=meta(
         "evaluate and checkpoint every N steps", group=TRAINING, positive=True, default_text="every epoch"))
     group_by_length: bool = field(default=True, metadata=meta(
@@ -213,6 +220,8 @@ class TrainConfig:
             raise bad("num_threads", f"{self.num_threads} is too many", f"pass at most {MAX_THREADS} (one per core)")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             raise bad("learning_rate", f"{self.learning_rate} is outside (0, 1)", "pass e.g. 5e-5 or 5e-4")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise bad("dropout", f"{self.dropout} is outside [0, 1)", "pass e.g. 0.0 or 0.1, or leave it out")
         if not 0 <= self.lora_dropout < 1:
             raise bad("lora_dropout", f"{self.lora_dropout} is outside [0, 1)", "pass e.g. 0.0 or 0.1")
         if not 0 <= self.warmup_ratio < 1:

@@ -28,7 +28,6 @@ from transformers import EarlyStoppingCallback, Trainer
 from attnlab import rundir
 from attnlab.data import TextDataset
 from attnlab.errors import UserError
-from attnlab.evaluation.metrics import classification_metrics
 from attnlab.evaluation.plots import plot_confusion_matrix, plot_history
 from attnlab.io import atomic_dir, write_json_atomic, write_text_atomic
 from attnlab.training.build import Setup, build, check, training_arguments
@@ -45,6 +44,7 @@ from attnlab.training.card import model_card
 from attnlab.training.config import TrainConfig
 from attnlab.training.methods import base_weight_memory, count_params
 from attnlab.training.rundir import open_run
+from attnlab.training.tasks import Task, best_metric
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,20 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def _eval_split(trainer: Trainer, split, labels: list[str]) -> dict[str, Any]:
+def _predict_split(trainer: Trainer, split) -> tuple[Any, float]:
+    """Trainer's predictions on ``split`` and the seconds they took."""
     start = time.perf_counter()
     out = trainer.predict(split.remove_columns(["length"]))
-    seconds = time.perf_counter() - start
-    preds = np.asarray(out.predictions).argmax(-1)
-    metrics = classification_metrics(np.asarray(out.label_ids), preds, labels)
+    return out, time.perf_counter() - start
+
+
+def _eval_split(task: Task, predicted: tuple[Any, float], labels: list[str], calibration: dict[str, Any]
+                ) -> dict[str, Any]:
+    """The task's metrics of one split's predictions (:func:`_predict_split`), its loss and speed."""
+    out, seconds = predicted
+    metrics = task.score(np.asarray(out.predictions), np.asarray(out.label_ids), labels, calibration)
     metrics["loss"] = float(out.metrics.get("test_loss", float("nan")))
-    metrics["sentences_per_second"] = len(split) / seconds if seconds > 0 else None
+    metrics["sentences_per_second"] = len(out.label_ids) / seconds if seconds > 0 else None
     return metrics
 
 
@@ -146,8 +152,10 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
     result = _fit(trainer, interrupt, out, resume=resume, is_main=is_main)
     wall = time.perf_counter() - start
 
-    validation = _eval_split(trainer, setup.encoded["validation"], setup.labels)
-    test = _eval_split(trainer, setup.encoded["test"], setup.labels)
+    predicted = {split: _predict_split(trainer, setup.encoded[split]) for split in ("validation", "test")}
+    val_out = predicted["validation"][0]  # what the run needs to use the model (multi-label: thresholds)
+    calibration = task.calibrate(np.asarray(val_out.predictions), np.asarray(val_out.label_ids), setup.labels)
+    validation, test = (_eval_split(task, predicted[s], setup.labels, calibration) for s in ("validation", "test"))
     if not trainer.is_world_process_zero():
         return None
     for split, m in (("validation", validation), ("test", test)):  # the task's own, e.g. free generation
@@ -155,7 +163,7 @@ def _train(cfg: TrainConfig, out: Path, is_main: bool, *, resume: bool, overwrit
 
     _save_model(trainer, setup.tokenizer, out / rundir.MODEL_DIR, method.is_adapter)
     return _write_run(out, setup, trainer, model, summary=summary, result=result, timing=timing, wall=wall,
-                      evaluation={"validation": validation, "test": test}, resume=resume)
+                      evaluation={"validation": validation, "test": test}, resume=resume, calibration=calibration)
 
 
 def _start_output_dir(out: Path, *, replace: bool, resume: bool, is_main: bool) -> None:
@@ -193,13 +201,15 @@ def _fit(trainer: Trainer, interrupt: InterruptCallback, out: Path, *, resume: b
 
 def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module, *, summary: dict[str, Any],
                result: Any, timing: TimingCallback, wall: float, evaluation: dict[str, dict[str, Any]],
-               resume: bool) -> rundir.Run:
-    """Labels, config, history, metrics, plots and card beside the saved model; metrics.json last."""
+               resume: bool, calibration: dict[str, Any] | None = None) -> rundir.Run:
+    """Labels (and the task's calibration: multi-label thresholds), config, history, metrics, plots and
+    card beside the saved model; metrics.json last."""
     cfg, method, labels = setup.cfg, setup.method, setup.labels
-    write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": setup.data.label2id})
+    calibration = calibration or {}
+    write_json_atomic(out / rundir.LABELS, {"labels": labels, "label2id": setup.data.label2id, **calibration})
     resolved = {"learning_rate": trainer.args.learning_rate, "lora_alpha": cfg.resolved_lora_alpha,
                 "precision": setup.precision,  # the settings as they resolved, then what the run records
-                "pooling": setup.pooling}
+                "pooling": setup.pooling, "metric_for_best_model": best_metric(cfg)}
     recorded = rundir.recorded_facts(model_path=setup.resolved.path, adapter=method.is_adapter) | {
         k: value(cfg) for k, value in method.records.items()}
     resolved_cfg = cfg.to_dict() | resolved | recorded
@@ -210,7 +220,7 @@ def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module
     trainable, total = count_params(model)
     metrics = {
         "run": out.name, "method": method.name, "task": cfg.task,
-        **setup.task.describe(setup.tokenizer, labels, cfg),
+        **setup.task.describe(setup.tokenizer, labels, cfg), **calibration,
         "model": setup.resolved.name, "model_path": setup.resolved.path, "data": setup.data.name, "labels": labels,
         **evaluation,
         "best_checkpoint_metric": trainer.state.best_metric,
@@ -225,10 +235,13 @@ def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module
         "hardware": rundir.hardware(),
     }
     title = f"{setup.resolved.name} / {method.name}"
-    plot_confusion_matrix(evaluation["test"]["confusion_matrix"], labels, out / "confusion_matrix.png",
-                          f"{title}: test")
+    if setup.task.confusion_matrix:
+        plot_confusion_matrix(evaluation["test"]["confusion_matrix"], labels, out / "confusion_matrix.png",
+                              f"{title}: test")
     plot_history(history, out / "loss.png", f"{title}: training curve")
-    write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg, setup.task.card_line))
+    write_text_atomic(out / rundir.CARD, model_card(metrics, resolved_cfg, setup.task.card_line,
+                                                    headline=setup.task.headline,
+                                                    confusion_matrix=setup.task.confusion_matrix))
     if not cfg.keep_checkpoints:
         shutil.rmtree(out / rundir.CHECKPOINTS, ignore_errors=True)
     write_json_atomic(out / rundir.METRICS, metrics)  # last: marks the run finished
@@ -239,6 +252,7 @@ def _training_numbers(setup: Setup, trainer: Trainer, result: Any, timing: Timin
                       resume: bool) -> dict[str, Any]:
     """metrics.json's ``training``: time, throughput and the settings that shaped them."""
     train_tokens = int(np.sum(setup.encoded["train"]["length"]))
+    cut = setup.encoded["train"]["truncated"] if "truncated" in setup.encoded["train"].column_names else None
     epochs_done = float(trainer.state.epoch or 0)
     steps = list(timing.step_seconds)
     return {
@@ -251,6 +265,8 @@ def _training_numbers(setup: Setup, trainer: Trainer, result: Any, timing: Timin
         "mean_step_seconds": float(np.mean(steps)) if steps else None,
         "median_step_seconds": float(np.median(steps)) if steps else None,
         "train_tokens_per_epoch": train_tokens,
+        "max_length": setup.cfg.max_length,  # training texts are truncated to it; how many were cut:
+        "truncated_train_rows": None if cut is None else int(np.sum(cut)),
         "tokens_per_second": train_tokens * epochs_done / timing.train_seconds if timing.train_seconds else None,
         "samples_per_second": result.metrics.get("train_samples_per_second"),
         "learning_rate": trainer.args.learning_rate,

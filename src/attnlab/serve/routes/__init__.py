@@ -1,4 +1,4 @@
-"""The REST API, one router per area: ``meta`` (/healthz, /v1/models), ``classify``, ``attention``,
+"""The REST API, one router per area: ``meta`` (/healthz, /v1/models), ``classify``, ``attention``, ``explain``,
 ``generate`` (chat), and ``docs`` (the OpenAPI page, served without a CDN). Every route reaches the
 server's :class:`~attnlab.serve.state.ServeState` through the :data:`State` dependency."""
 

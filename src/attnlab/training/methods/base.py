@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+# the tasks that train a sequence classifier (its head sized by the labels; regression and multi-label
+# change only its loss): a method that trains one trains them all
+CLASSIFIER_TASKS = ("classification", "regression", "multi-label")
+
+
 def _nothing(cfg: Any) -> dict[str, Any]:
     return {}
 
@@ -38,7 +43,7 @@ class Method:
     load_kwargs: Callable[[Any], dict[str, Any]] = field(default=_nothing)  # extra from_pretrained args (4-bit)
     is_adapter: bool = False  # saves a PEFT adapter (model/ holds adapter_config.json), not a whole model
     lora_settings: bool = False  # lora_r/alpha/dropout/targets apply: sweep varies the rank, tune searches them
-    tasks: tuple[str, ...] = ("classification",)  # the --task values it trains
+    tasks: tuple[str, ...] = CLASSIFIER_TASKS  # the --task values it trains
     find_unused_parameters: bool | None = None  # DDP's setting; None: Trainer's default
     # what --pooling auto means: "checkpoint" (what the checkpoint was trained with: a frozen encoder
     # must be read as it was trained) or "pooler" (the architecture's own head; a run stays a plain

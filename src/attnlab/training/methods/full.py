@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from attnlab.training.methods.base import Method
+from attnlab.training.methods.base import CLASSIFIER_TASKS, Method
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,4 +20,4 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
     return model
 
 
-METHOD = Method("full", "every weight trains (the reference)", 5e-5, prepare, tasks=("classification", "text2text"))
+METHOD = Method("full", "every weight trains (the reference)", 5e-5, prepare, tasks=(*CLASSIFIER_TASKS, "text2text"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
-from attnlab.training.methods.base import Method, is_head_param
+from attnlab.training.methods.base import CLASSIFIER_TASKS, Method, is_head_param
 
 if TYPE_CHECKING:
     from peft import LoraConfig
@@ -67,5 +67,5 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
 
 # frozen base: DDP need not search the graph for parameters without gradients
 METHOD = Method("lora", "low-rank adapters on every attention and MLP linear layer (PEFT)", 5e-4, prepare,
-                is_adapter=True, lora_settings=True, tasks=("classification", "text2text"),
+                is_adapter=True, lora_settings=True, tasks=(*CLASSIFIER_TASKS, "text2text"),
                 find_unused_parameters=False)
