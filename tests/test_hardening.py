@@ -126,10 +126,10 @@ def test_one_poisoned_request_does_not_fail_its_batch_mates(tiny_bert_runs, tmp_
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
             await ac.post("/v1/classify", json={"texts": ["warm-up"]})  # loads the model
-            before = state._batchers["full"].batches
+            before = state.batches_run("full")
             bad = ac.post("/v1/classify", content=poisoned, headers={"content-type": "application/json"})
             rs = await asyncio.gather(bad, *[ac.post("/v1/classify", json={"texts": [t]}) for t in GOOD])
-            return rs, state._batchers["full"].batches - before
+            return rs, state.batches_run("full") - before
 
     try:
         (bad, *good), batches = asyncio.run(go())

@@ -347,10 +347,9 @@ def test_concurrent_classify_requests_share_batches(tiny_runs, monkeypatch):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as ac:
             await ac.post("/v1/classify", json={"texts": ["warm-up"]})  # loads the model
-            (batcher,) = [b for (run, _), b in state._batchers.items() if run == "full"]  # one long-text setting
-            before = batcher.batches
+            before = state.batches_run("full")
             rs = await asyncio.gather(*[ac.post("/v1/classify", json={"texts": [t]}) for t in TEXTS * 3])
-            return rs, batcher.batches - before
+            return rs, state.batches_run("full") - before
 
     rs, batches = asyncio.run(go())
     assert all(r.status_code == 200 for r in rs)

@@ -115,6 +115,11 @@ class ServeState:
             raise ApiError(404, f"unknown run {name!r}; this server serves: {', '.join(self.runs)}")
         return self.runs[name]
 
+    def batches_run(self, run_name: str) -> int:
+        """How many model batches the classify batchers of ``run_name`` have run (every long-text setting)."""
+        with self._guard:
+            return sum(b.batches for (name, _), b in self._batchers.items() if name == run_name)
+
     def _batcher(self, run: Run, setting: Any) -> MicroBatcher:
         """The batcher of ``run``'s requests that read long texts by ``setting`` (a LongText)."""
         with self._guard:
