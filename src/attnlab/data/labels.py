@@ -39,14 +39,19 @@ def _is_list(value: object) -> bool:
     return isinstance(value, list | tuple | np.ndarray)
 
 
+def _require_values(col: pd.Series, split: str, where: str, what: str, fix: str) -> None:
+    """A one-line UserError naming the rows of ``split`` that hold no ``what``."""
+    missing = _missing(col)
+    if missing.any():
+        raise UserError(f"{int(missing.sum())} rows have no {what} in the {split} split (lines {_rows(missing)})",
+                        where=where, fix=fix)
+
+
 def parse_scores(values: dict[str, pd.Series], where: str) -> dict[str, np.ndarray]:
     """Each split's targets as float32; a missing, non-numeric or non-finite value is a UserError."""
     out = {}
     for split, col in values.items():
-        missing = _missing(col)
-        if missing.any():
-            raise UserError(f"{int(missing.sum())} rows have no target in the {split} split (lines {_rows(missing)})",
-                            where=where, fix="fill or remove those rows")
+        _require_values(col, split, where, "target", "fill or remove those rows")
         nums = pd.to_numeric(col.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
         bad = ~np.isfinite(nums.to_numpy(dtype=np.float64, na_value=np.nan))
         if bad.any():
@@ -99,10 +104,7 @@ def parse_label_sets(values: dict[str, pd.Series], where: str) -> dict[str, list
     """Each split's rows as lists of label names (stripped, each once, in the row's order)."""
     out = {}
     for split, col in values.items():
-        missing = _missing(col)
-        if missing.any():
-            raise UserError(f"{int(missing.sum())} rows have no labels in the {split} split (lines {_rows(missing)})",
-                            where=where, fix='fill them; write [] for a row that none of the labels apply to')
+        _require_values(col, split, where, "labels", "fill them; write [] for a row that none of the labels apply to")
         strings = col[col.map(lambda v: isinstance(v, str) and not v.strip().startswith("["))].astype(str)
         sep = _separator(strings, where) if len(strings) else None
         rows: list[list[str]] = []
