@@ -127,9 +127,9 @@ def test_tiny_split_keeps_class_shares_when_sklearn_cannot_stratify():
     class's share (largest remainders) instead of drawing at random (which once gave 3 of one class)."""
     import numpy as np
 
-    from attnlab.data.loading import _stratified
+    from attnlab.data.splits import stratified_split
 
     labels = np.array([0] * 9 + [1] * 8 + [2] * 2 + [3] * 2)
-    keep, rest = _stratified(len(labels), labels, 0.1, seed=7)
+    keep, rest = stratified_split(labels, 0.1, seed=7)
     assert np.bincount(labels[rest], minlength=4).tolist() == [2, 1, 0, 0]
     assert sorted([*keep, *rest]) == list(range(len(labels)))

@@ -91,3 +91,28 @@ def test_splits_are_reproducible_and_disjoint(tmp_path):
         assert a.splits[s]["text"][:] == b.splits[s]["text"][:]
     seen = [set(a.splits[s]["text"][:]) for s in ("train", "validation", "test")]
     assert sum(map(len, seen)) == 2000 and len(set().union(*seen)) == 2000
+
+
+@pytest.mark.parametrize("size", [0.1, 0.1 / 0.9, 7])
+@pytest.mark.parametrize("seed", [0, 42])
+def test_the_numpy_split_draws_the_rows_sklearn_draws(size, seed):
+    """The same seed carves the same rows as scikit-learn's stratified train_test_split (what carved
+    every split before, so runs and benchmark rows stay reproducible), in index arrays rather than
+    Python lists; label sets balanced, skewed with tied shares, and of many classes (where sklearn
+    refuses 7 rows for 12 classes, the proportional split carves them)."""
+    from sklearn.model_selection import train_test_split
+
+    from attnlab.data.splits import proportional_split, stratified_split
+
+    rng = np.random.default_rng(seed)
+    for labels in (rng.integers(0, 3, 997), np.repeat([0, 1, 2, 3, 4], [500, 120, 120, 40, 3]),
+                   rng.permutation(np.repeat(np.arange(12), 40))):
+        keep, rest = stratified_split(labels, size, seed)
+        assert keep.dtype.kind == rest.dtype.kind == "i"
+        try:
+            want_keep, want_rest = train_test_split(np.arange(len(labels)), test_size=size, random_state=seed,
+                                                    stratify=labels)
+        except ValueError:  # fewer rows to carve than classes
+            want_keep, want_rest = proportional_split(labels, size, seed)
+            assert size == 7
+        assert rest.tolist() == sorted(want_rest) and keep.tolist() == sorted(want_keep)

@@ -182,7 +182,7 @@ def _sst2_payload(test_accuracy: float) -> dict:
             "hardware": {"cpu": "Test CPU", "cpu_cores": 2, "memory_gib": 8.0},
             "versions": {"torch": "0.0", "transformers": "0.0"},
             "settings": {"epochs": 1.0, "batch_size": 32},
-            "runs": [{"model": "minilm-l6", "method": m, "validation_accuracy": 0.8, "test_accuracy": test_accuracy,
+            "runs": [{"model": "minilm-l6", "method": m, "seed": 0, "dev_accuracy": 0.8, "test_accuracy": test_accuracy,
                       "trainable_params": n, "epoch_seconds": s}
                      for m, n, s in (("full", 22_713_986, 10.0), ("lora", 676_610, 7.5))]}
 
@@ -200,7 +200,7 @@ def test_render_results_handles_missing_unknown_and_broken_files(tmp_path):
     assert render.main(args) == 0
     text = out.read_text(encoding="utf-8")
     assert "Not yet measured: run `python benchmarks/qlora.py`" in text
-    assert "| minilm-l6 | lora | 0.8000 | 0.8500 |" in text
+    assert "| minilm-l6 | lora | 0 | 0.8000 | 0.8500 |" in text
     assert "Test CPU (2 cores)" in text and "`sst2.py --epochs 1`" in text
     assert "## Mystery bench" in text and "nested.x" in text
     assert "`broken.json` could not be rendered" in text

@@ -51,6 +51,8 @@ def test_healthz_models_and_docs(client):
     assert [r["name"] for r in m["runs"]] == ["full", "lora"]
     assert [r["default"] for r in m["runs"]] == [True, False]
     assert m["runs"][0]["labels"] == ["negative", "positive"] and m["runs"][1]["method"] == "lora"
+    assert [r["task"] for r in m["runs"]] == ["classification", "classification"]
+    assert not {"target", "thresholds"} & set(m["runs"][0])  # those describe regression and multi-label runs
     assert 0 <= m["runs"][0]["metrics"]["test_accuracy"] <= 1
     assert m["attention_models"] == ["full", "lora", "minilm-l6"]
     assert set(m["chat"]) == {"model", "enabled", "available", "loaded"} and m["chat"]["model"] == "smollm2"

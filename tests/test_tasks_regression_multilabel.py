@@ -122,6 +122,34 @@ def test_label_set_separators_and_json_lists():
     assert parse_label_sets({"train": pd.Series(["a;b", "b"])}, "x")["train"] == [["a", "b"], ["b"]]
 
 
+def test_data_command_summarises_the_file_as_each_task(files, capsys):
+    """``attnlab data --task``: the label column read as train reads it for that task: the target's
+    spread (regression), rows per label of the label sets (multi-label); the file's own numbers."""
+    reg = pd.read_csv(files["regression"])["stars"]
+    code, out, err = run_cli(["data", "--data", str(files["regression"]), "--task", "regression", "--json"], capsys)
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["labels"] == ["stars"] and s["columns"]["label"]["column"] == "stars"
+    spread = [v["target"] for v in s["splits"].values()]
+    assert sum(v["rows"] for v in s["splits"].values()) == len(reg)
+    assert min(t["min"] for t in spread) == pytest.approx(reg.min()) and max(t["max"] for t in spread) == pytest.approx(
+        reg.max())
+    code, out, _ = run_cli(["data", "--data", str(files["regression"]), "--task", "regression"], capsys)
+    assert code == 0 and "target mean" in out and "stars=" not in out  # not 40 one-row "classes"
+
+    for key in ("multi-label", "multi-label-csv"):
+        code, out, err = run_cli(["data", "--data", str(files[key]), "--task", "multi-label", "--json"], capsys)
+        assert code == 0, err
+        s = json.loads(out)
+        assert s["labels"] == GENRES
+        for g in GENRES:  # every row that carries a label counts once for it, whatever split it went to
+            assert sum(v["per_label"][g] for v in s["splits"].values()) == sum(g in labels for _, labels in _ml_rows())
+    code, out, _ = run_cli(["data", "--data", str(files["multi-label"]), "--task", "multi-label"], capsys)
+    assert code == 0 and "action=" in out and "labels: action, comedy, drama" in out
+    code, _, err = run_cli(["data", "--data", str(files["multi-label"]), "--task", "sorting"], capsys)
+    assert code == 2 and "invalid choice" in err
+
+
 # -- metrics ------------------------------------------------------------------------------------------
 
 def test_metric_functions_match_sklearn_and_scipy():
@@ -266,6 +294,26 @@ def test_serve_classifies_with_each_task(runs):
         assert rows[0]["probabilities"] == pytest.approx(want[0]["probabilities"], abs=1e-5)
 
 
+def test_v1_models_states_each_runs_task_and_what_its_predictions_are_made_of(runs):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from attnlab.serve import create_app
+
+    reg, ml = runs["regression", "full"], runs["multi-label", "lora"]
+    with TestClient(create_app([reg, ml], ui=False, chat=False, explain_models=[])) as client:
+        r_info, m_info = client.get("/v1/models").json()["runs"]
+    reg_metrics, ml_metrics, ml_labels = (json.loads((p / name).read_text()) for p, name in (
+        (reg, "metrics.json"), (ml, "metrics.json"), (ml, "labels.json")))
+    assert r_info["task"] == "regression" and r_info["target"] == "stars" and "thresholds" not in r_info
+    assert r_info["metrics"] == {"validation_mse": reg_metrics["validation"]["mse"],
+                                 **{f"test_{k}": reg_metrics["test"][k] for k in ("mse", "pearson", "spearman")}}
+    assert m_info["task"] == "multi-label" and m_info["labels"] == GENRES and "target" not in m_info
+    assert m_info["thresholds"] == pytest.approx(ml_labels["thresholds"]) and set(m_info["thresholds"]) == set(GENRES)
+    assert m_info["metrics"]["test_micro_f1"] == ml_metrics["test"]["micro_f1"]
+    assert m_info["metrics"]["validation_micro_f1"] == ml_metrics["validation"]["micro_f1"]
+
+
 def test_onnxruntime_engine_gives_the_same_outputs(runs):
     pytest.importorskip("onnxruntime")
     import attnlab
@@ -319,3 +367,40 @@ def test_train_cli_prints_the_tasks_numbers(tiny_bert, files, tmp_path, capsys):
     assert code == 0, err
     assert "validation micro-F1" in out and "subset accuracy" in out
     assert json.loads((tmp_path / "ml" / "labels.json").read_text())["labels"] == GENRES
+
+
+def test_the_web_ui_shows_the_value_or_the_labels_over_their_thresholds(runs):
+    """The Classify tab's handler on a regression and a multi-label run (through the Blocks app, as a click
+    calls it): the value named by its target; the labels that pass their thresholds, and a row per label
+    with its probability and threshold. A classification row still fills the box with its probabilities."""
+    pytest.importorskip("gradio")
+    import attnlab
+    from attnlab.inference.tasks import TASKS
+    from attnlab.serve.state import ServeState
+    from attnlab.serve.ui import build_ui, prediction_view
+
+    reg, ml = runs["regression", "full"], runs["multi-label", "full"]
+    state = ServeState([reg, ml], chat=False, explain_models=[])
+    try:
+        handler = next(f.fn for f in build_ui(state).fns.values() if getattr(f.fn, "__name__", "") == "classify")
+        value, detail, highlight = handler("a warm and lovely film", reg.name, "rollout")
+        score = attnlab.load(str(reg)).predict_scores(["a warm and lovely film"])[0]
+        assert value == f"stars: {score:.4g}" and "**stars**" in detail
+        assert "this is a regression run" in highlight  # token attribution explains classes only
+
+        texts = ["film with action and drama scenes", "film with nothing scenes"]
+        want = attnlab.load(str(ml)).predict(texts)
+        for text, row in zip(texts, want, strict=True):
+            value, detail, _ = handler(text, ml.name, "rollout")
+            assert value == (", ".join(row["labels"]) or "no label passes its threshold")
+            table = {cells[0]: cells[1:] for line in detail.splitlines()[2:]
+                     for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+            assert set(table) == set(GENRES)
+            for g in GENRES:
+                p, cut, applies = table[g]
+                assert p == f"{row['probabilities'][g]:.1%}" and cut == f"{row['thresholds'][g]:.1%}"
+                assert applies == ("yes" if g in row["labels"] else "no")
+    finally:
+        state.close()
+    row = {"label": "good", "score": 0.7, "probabilities": {"bad": 0.3, "good": 0.7}}
+    assert prediction_view(TASKS["classification"], row) == (row["probabilities"], "")

@@ -262,7 +262,13 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
+    from attnlab.training.config import TASKS
+
     add_data_args(p)
+    p.add_argument("--task", choices=TASKS, default="classification", help="read the label column as "
+                   "`attnlab train --task` does: classes (classification, text2text), numbers (regression: the "
+                   "summary gives the target's mean, spread and range) or label sets (multi-label: rows per label) "
+                   "(default: classification)")
     p.add_argument("--model", default="minilm-l6", help="tokenizer for the token-length percentiles")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -270,14 +276,17 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 
 @command("data", _data_args)
 def cmd_data(a: argparse.Namespace) -> int:
-    """Load a data set and print its summary: columns chosen, rows per split and label, drops, warnings."""
+    """Load a data set and print its summary: columns chosen, rows per split and label (or the target's
+    spread), drops, warnings."""
     from transformers import AutoTokenizer
 
     from attnlab.data import load_data
     from attnlab.data.dataset import format_summary
     from attnlab.models import load_pretrained, resolve_model
+    from attnlab.training.tasks import get_task
 
-    ds = load_data(a.data, data_dir=a.data_dir, text_column=a.text_column, label_column=a.label_column, seed=a.seed)
+    ds = load_data(a.data, data_dir=a.data_dir, text_column=a.text_column, label_column=a.label_column, seed=a.seed,
+                   label_kind=get_task(a.task).label_kind)
     tok = load_pretrained(AutoTokenizer.from_pretrained, resolve_model(a.model))
     s = ds.summary(tok, log_warnings=False)  # printed with the summary, not logged a second time
     _print_json(s) if a.json else print(format_summary(s))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 from datasets.table import InMemoryTable
-from sklearn.model_selection import train_test_split
 
 from attnlab.data import labels as label_kinds
 from attnlab.data import sources
 from attnlab.data.dataset import SPLITS, TextDataset
 from attnlab.data.files import SUFFIXES, Columns, detect_columns, find_columns, read_table
 from attnlab.data.labels import CLASS, MULTI, SCORE
+from attnlab.data.splits import stratified_split
 from attnlab.data.text import EDGE_SPACE_PATTERN, blank_mask
 from attnlab.errors import UserError
 
@@ -62,19 +61,26 @@ def _folder_frames(root: Path) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def _label_values(frames: dict[str, pd.DataFrame], label_col: str, where: str) -> dict[str, pd.Series]:
-    """Each split's labels as stripped strings; a row without one is a UserError."""
-    values = {}
+def _label_factors(frames: dict[str, pd.DataFrame], label_col: str, where: str
+                   ) -> dict[str, tuple[np.ndarray, list[str]]]:
+    """Each split's labels as (codes, names): ``names[codes[i]]`` is row i's label as a stripped string.
+    Each column is factorized as it is and only its distinct values are stripped (values that strip to
+    the same name merge), so no label is copied per row; a row without one is a UserError."""
+    out = {}
     for split, df in frames.items():
-        col = df[label_col]
-        text = col.astype(str).str.strip()
-        missing = col.isna().to_numpy() | (text == "").to_numpy()
+        codes, uniques = pd.factorize(df[label_col])  # a missing value: -1
+        stripped = [str(u).strip() for u in uniques]
+        ids: dict[str, int] = {}
+        remap = np.array([ids.setdefault(n, len(ids)) for n in stripped] + [-1], dtype=np.int64)
+        codes = remap[codes]  # -1 indexes the trailing -1: missing stays missing
+        empty = ids.get("")
+        missing = (codes < 0) | (codes == empty) if empty is not None else codes < 0
         if missing.any():
             rows = ", ".join(str(i + 2) for i in np.flatnonzero(missing)[:5])
             raise UserError(f"{int(missing.sum())} rows have no label in the {split} split (lines {rows})",
                             where=where, fix="fill or remove those rows")
-        values[split] = text
-    return values
+        out[split] = (codes, list(ids))
+    return out
 
 
 def _integer_names(uniq: list[str]) -> dict[str, str] | None:
@@ -92,8 +98,8 @@ def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
                    label_names: list[str] | None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Map label values to ids 0..K-1. Integer-like labels keep their numeric order; strings sort.
     Vectorised: each split is factorized once and only its distinct values are looked at."""
-    factors = {s: pd.factorize(v) for s, v in _label_values(frames, label_col, where).items()}
-    distinct = {s: [str(u) for u in uniques] for s, (_, uniques) in factors.items()}
+    factors = _label_factors(frames, label_col, where)
+    distinct = {s: names for s, (_, names) in factors.items()}
     canon: dict[str, str] = {}
     if label_names is None:
         if "train" in distinct:  # a class that only evaluation splits have cannot be learned
@@ -117,39 +123,10 @@ def _encode_labels(frames: dict[str, pd.DataFrame], label_col: str, where: str,
             raise UserError(f"unknown labels {unknown[:5]} in the {split} split", where=where,
                             fix=f"labels must be among {label_names}")
         out[split] = np.asarray([index[n] for n in names], dtype=np.int64)[codes]
-    if "train" in out and (len(label_names) < 2 or len(np.unique(out["train"])) < 2):
+    if "train" in out and (len(label_names) < 2 or np.count_nonzero(np.bincount(out["train"])) < 2):
         raise UserError(f"only one label ({label_names[0] if label_names else '?'}) in the training data",
                         where=where, fix="a classifier needs at least two classes")
     return out, label_names
-
-
-def _stratified(n_total: int, labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.arange(n_total)
-    counts = np.bincount(labels)
-    if counts[counts > 0].min() >= 2:
-        try:
-            keep, rest = train_test_split(idx, test_size=size, random_state=seed, stratify=labels)
-            return np.sort(keep), np.sort(rest)
-        except ValueError:  # fewer rows to carve than classes: sklearn cannot stratify that
-            pass
-    return _proportional_split(labels, size, seed)
-
-
-def _proportional_split(labels: np.ndarray, size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(keep, rest) with ``rest`` as close to each class's share as whole rows allow (largest
-    remainders get the leftover rows), drawn at random within each class: the split for data sets
-    too small for sklearn's stratified one."""
-    n = len(labels)
-    n_rest = min(n - 1, math.ceil(size * n) if isinstance(size, float) else int(size))
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = n_rest * counts / n
-    alloc = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - alloc), kind="stable")
-    alloc[order[:n_rest - int(alloc.sum())]] += 1
-    rng = np.random.default_rng(seed)
-    rest = np.concatenate([rng.choice(np.flatnonzero(labels == c), size=min(k, cnt), replace=False)
-                           for c, k, cnt in zip(classes, alloc, counts, strict=True)])
-    return np.setdiff1d(np.arange(n), rest), np.sort(rest)
 
 
 Rows = tuple[str, np.ndarray]  # (source split, row numbers in it): a split before its Dataset is built
@@ -161,7 +138,7 @@ def _subset(rows: Rows, labels: np.ndarray, n: int | None, seed: int) -> Rows:
     src, idx = rows
     if n is None or n >= len(idx):
         return rows
-    _, pick = _stratified(len(idx), labels[idx], n, seed)
+    _, pick = stratified_split(labels[idx], n, seed)
     return src, idx[pick]
 
 
@@ -324,7 +301,7 @@ def _carve_splits(ids: dict[str, np.ndarray], val_fraction: float, test_fraction
 
     def carve(frac: float, seed: int) -> tuple[Rows, Rows]:
         src, idx = rows["train"]
-        keep, rest = _stratified(len(idx), ids[src][idx], frac, seed)
+        keep, rest = stratified_split(ids[src][idx], frac, seed)
         return (src, idx[rest]), (src, idx[keep])
 
     single_file = len(ids) == 1

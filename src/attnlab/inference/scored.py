@@ -24,6 +24,8 @@ import torch
 from attnlab.errors import UserError
 from attnlab.inference.predictor import Predictor
 
+DEFAULT_THRESHOLD = 0.5  # the probability from which a label applies, for a label its run tuned none for
+
 
 class _Scored(Predictor):
     def _long_text(self, setting):
@@ -78,7 +80,7 @@ class MultiLabelPredictor(_Scored):
         if unknown:
             raise UserError(f"thresholds for labels the run does not have: {unknown[:5]}", where="thresholds",
                             fix=f"name labels among {labels}")
-        self.thresholds = {name: float(thresholds.get(name, 0.5)) for name in labels}
+        self.thresholds = {name: float(thresholds.get(name, DEFAULT_THRESHOLD)) for name in labels}
 
     def _outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits)  # (B, K): each label's own probability
@@ -102,4 +104,4 @@ class MultiLabelPredictor(_Scored):
         return out
 
 
-__all__ = ["MultiLabelPredictor", "RegressionPredictor"]
+__all__ = ["DEFAULT_THRESHOLD", "MultiLabelPredictor", "RegressionPredictor"]

@@ -271,17 +271,33 @@ class ServeState:
     # --------------------------------------------------------------------------------------- models
 
     def models_info(self) -> dict[str, Any]:
-        runs = []
-        for i, (name, run) in enumerate(self.runs.items()):
-            m = run.metrics
-            runs.append({
-                "name": name, "default": i == 0, "method": run.config.get("method"),
-                "base_model": run.config.get("model"), "labels": run.labels,
-                "metrics": {"validation_accuracy": (m.get("validation") or {}).get("accuracy"),
-                            "test_accuracy": (m.get("test") or {}).get("accuracy"),
-                            "test_macro_f1": (m.get("test") or {}).get("macro_f1")},
-            })
+        runs = [self._run_info(run, default=i == 0) for i, run in enumerate(self.runs.values())]
         return {"runs": runs, "attention_models": self.attention_choices, "chat": self.chat_status()}
+
+    @staticmethod
+    def _run_info(run: Run, default: bool) -> dict[str, Any]:
+        """What /v1/models says of a served run: its task and what its predictions are made of (the
+        target's name for regression; the labels and the thresholds they apply from for multi-label),
+        and the validation and test numbers its task leads with (classification: accuracy, macro-F1)."""
+        from attnlab.data.labels import MULTI, SCORE
+        from attnlab.inference.scored import DEFAULT_THRESHOLD
+        from attnlab.inference.tasks import run_task
+        from attnlab.training.tasks import get_task
+
+        task = run_task(run)
+        first, *_ = headline = get_task(task.name).headline
+        m = run.metrics
+        info: dict[str, Any] = {
+            "name": run.name, "default": default, "task": task.name, "method": run.config.get("method"),
+            "base_model": run.config.get("model"), "labels": run.labels,
+            "metrics": {f"validation_{first}": (m.get("validation") or {}).get(first),
+                        **{f"test_{k}": (m.get("test") or {}).get(k) for k in headline}},
+        }
+        if task.label_kind == SCORE:
+            info["target"] = run.labels[0]
+        elif task.label_kind == MULTI:
+            info["thresholds"] = {n: run.thresholds.get(n, DEFAULT_THRESHOLD) for n in run.labels}
+        return info
 
     # -------------------------------------------------------------------------------------- compare
 

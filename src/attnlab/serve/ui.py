@@ -78,21 +78,46 @@ def _optional_int(value: Any, what: str) -> int | None:
         raise gr.Error(f"{what} must be a number or 'all', got {value!r}") from None
 
 
+def prediction_view(task: Any, row: dict[str, Any]) -> tuple[Any, str]:
+    """What the Classify tab shows of one prediction ``row`` of a run of ``task`` (a RunTask): the
+    Prediction box's value and the Markdown under it. A class prediction is its class probabilities
+    (nothing under them); a regression one its value, named by the target; a multi-label one the labels
+    that pass their thresholds, with every label's probability and threshold in a table under them."""
+    from attnlab.data.labels import MULTI, SCORE
+
+    if task.label_kind == SCORE:
+        return f"{row['target']}: {row['score']:.4g}", f"Predicted **{row['target']}**: {row['score']:.4g}"
+    if task.label_kind == MULTI:
+        probs, cuts, on = row["probabilities"], row["thresholds"], row["labels"]
+        lines = ["| label | probability | threshold | applies |", "|---|---:|---:|:---:|"]
+        lines += [f"| {name} | {p:.1%} | {cuts[name]:.1%} | {'yes' if name in on else 'no'} |"
+                  for name, p in sorted(probs.items(), key=lambda kv: -kv[1])]
+        return (", ".join(on) if on else "no label passes its threshold"), "\n".join(lines)
+    return row["probabilities"], ""
+
+
 def _classify_tab(state: ServeState) -> None:
     from attnlab.explain.attribution import METHODS
     from attnlab.explain.views_attribution import highlight_html
-    from attnlab.serve.routes.explain import explain_text
+    from attnlab.inference.tasks import run_task
+    from attnlab.serve.routes.explain import EXPLAINED_TASKS, explain_text
 
     def highlight(text: str, run_name: str, method: str) -> str:
-        """The tokens coloured by ``method``, computed as POST /v1/explain computes them."""
+        """The tokens coloured by ``method``, computed as POST /v1/explain computes them (a note for a run
+        whose task token attribution does not explain)."""
+        task = run_task(state.run(run_name)).name
+        if task not in EXPLAINED_TASKS:
+            return (f'<div style="font-size:12px;color:#555">note: token attribution explains classification '
+                    f"runs; this is a {html.escape(task)} run</div>")
         done = explain_text(state, text or "", run_name, [method])
         notes = "".join(f'<div style="font-size:12px;color:#555">note: {html.escape(n)}</div>' for n in done.notes)
         return highlight_html(done.sentence, method) + notes
 
-    def classify(text: str, run_name: str, method: str) -> tuple[dict[str, float], str]:
+    def classify(text: str, run_name: str, method: str) -> tuple[Any, str, str]:
         try:
-            _, rows = state.classify_sync([text or ""], run_name)
-            return rows[0]["probabilities"], highlight(text, run_name, method)
+            run, rows = state.classify_sync([text or ""], run_name)
+            value, detail = prediction_view(run_task(run), rows[0])
+            return value, detail, highlight(text, run_name, method)
         except (ApiError, UserError) as exc:
             raise _gr_error(exc) from None
 
@@ -108,10 +133,12 @@ def _classify_tab(state: ServeState) -> None:
                             elem_id="classify-method")
         c_btn = gr.Button("Classify", variant="primary", scale=1, elem_id="classify-btn")
     with gr.Row():
-        c_label = gr.Label(label="Prediction", elem_id="classify-label")
+        with gr.Column():
+            c_label = gr.Label(label="Prediction", elem_id="classify-label")
+            c_detail = gr.Markdown(elem_id="classify-detail")  # regression and multi-label: what the box sums up
         c_highlight = gr.HTML(label="Token attribution", elem_id="classify-highlight")
     for ev in (c_btn.click, c_text.submit, c_method.change):  # picking a method re-draws the highlight
-        ev(classify, [c_text, c_run, c_method], [c_label, c_highlight], concurrency_limit=4)
+        ev(classify, [c_text, c_run, c_method], [c_label, c_detail, c_highlight], concurrency_limit=4)
 
 
 def _attention_tab(state: ServeState) -> None:

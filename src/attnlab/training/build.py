@@ -28,6 +28,7 @@ from attnlab.errors import UserError
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
 from attnlab.models.pooling import resolve_pooling
 from attnlab.training.config import TrainConfig
+from attnlab.training.distill import Distillation, check_labels, check_teacher, prepare
 from attnlab.training.methods import Method, get_method, methods_for_task
 from attnlab.training.tasks import Task, best_metric, check_best_metric, get_task, greater_is_better
 
@@ -50,6 +51,8 @@ def check(cfg: TrainConfig) -> tuple[Method, Task]:
                         fix=f"pass --method {' or '.join(methods_for_task(task.name))} with --task {task.name}")
     check_best_metric(cfg, task)
     task.check(cfg)
+    if cfg.teacher is not None:
+        check_teacher(cfg)
     return method, task
 
 
@@ -128,6 +131,7 @@ class Setup:
     device: torch.device
     precision: str
     learning_rate: float
+    distillation: Distillation | None = None  # with a teacher: its logits are encoded["train"]'s
 
     @property
     def labels(self) -> list[str]:
@@ -150,12 +154,19 @@ class Setup:
     def trainer(self, args: TrainingArguments, callbacks: list[Any], **model: Any):
         """The task's Trainer on the encoded splits, with ``model=`` (train) or ``model_init=`` (tune)."""
         trainer_cls, collator = self.task.trainer_parts(self.tokenizer, self.labels, self.cfg)
-        return trainer_cls(
+        if self.distillation is not None:  # classification's Trainer, with the teacher's soft labels in the loss
+            trainer_cls, collator = self.distillation.trainer_parts(collator)
+        trainer = trainer_cls(
             args=args, train_dataset=self.encoded["train"],
             eval_dataset=self.encoded["validation"].remove_columns(["length"]), data_collator=collator,
             processing_class=self.tokenizer, compute_metrics=metrics_function(self.labels, self.task),
             callbacks=callbacks,
             preprocess_logits_for_metrics=logits_only, **model)
+        # Trainer reads a forward(**kwargs) as "the model divides its loss by num_items_in_batch" and then
+        # skips dividing by the accumulation steps; the models' own losses are plain batch means, so with
+        # --gradient-accumulation-steps N the loss and gradients came out N times too large
+        trainer.model_accepts_loss_kwargs = False
+        return trainer
 
 
 def set_dropout(model: torch.nn.Module, p: float, dev: torch.device) -> None:
@@ -193,17 +204,21 @@ def check_max_length(max_length: int, resolved: ResolvedModel, tokenizer: Any) -
 
 def build(cfg: TrainConfig, method: Method, task: Task, data: TextDataset | None = None) -> Setup:
     """Threads and seed set, then the data (``data``, else what ``cfg`` names), tokenizer and encoded
-    splits, device, precision and learning rate for ``cfg`` (checked by :func:`check`)."""
+    splits (with a teacher: its logits on the training texts, :mod:`attnlab.training.distill`), device,
+    precision and learning rate for ``cfg`` (checked by :func:`check`)."""
     runtime.set_num_threads(cfg.num_threads)
     set_seed(cfg.seed)
     data = data or load_config_data(cfg)
+    teacher = check_labels(check_teacher(cfg), data) if cfg.teacher is not None else None
     resolved = resolve_model(cfg.model)
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, resolved)
     check_max_length(cfg.max_length, resolved, tokenizer)
     encoded = encode_splits(data, tokenizer, cfg, task)
+    distillation = prepare(cfg, teacher, data, encoded) if teacher is not None else None
     dev = runtime.device()
     return Setup(cfg, method, task, data, resolved, tokenizer, encoded, dev,
-                 runtime.resolve_precision(cfg.precision, dev), default_learning_rate(cfg, resolved, method))
+                 runtime.resolve_precision(cfg.precision, dev), default_learning_rate(cfg, resolved, method),
+                 distillation)
 
 
 __all__ = ["Setup", "build", "check", "default_learning_rate", "encode_splits", "load_config_data", "logits_only",

@@ -59,7 +59,8 @@ def learning_rate_defaults() -> str:
 
 
 # the argument groups of `attnlab train --help`; a setting without one is recipe-only
-DATA, MODEL, TRAINING, LORA, BOOKKEEPING = "data", "model and method", "training", "LoRA", "bookkeeping"
+DATA, MODEL, TRAINING, LORA, DISTILL, BOOKKEEPING = (
+    "data", "model and method", "training", "LoRA", "distillation", "bookkeeping")
 
 
 @dataclass
@@ -147,6 +148,17 @@ class TrainConfig:
     lora_targets: list[str] | str | None = field(default=None, metadata=meta(
         "comma-separated module names, or all-linear", group=LORA,
         default_text="every attention and MLP linear layer"))
+    # distillation (docs/howto/distill.md); the loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE
+    teacher: str | None = field(default=None, metadata=meta(
+        "a finished classification run (its --output-dir) whose soft labels the student learns from as well as "
+        "the true labels (knowledge distillation); its logits on the training texts are computed once and cached "
+        "in the teacher's run directory", group=DISTILL, default_text="none: plain training"))
+    distill_temperature: float = field(default=2.0, metadata=meta(
+        "softmax temperature T of teacher and student in the distillation term (> 0; higher: softer targets)",
+        group=DISTILL))
+    distill_alpha: float = field(default=0.5, metadata=meta(
+        "weight of the distillation term against cross-entropy on the true labels, in [0, 1] (0: labels only)",
+        group=DISTILL))
     # logging and bookkeeping
     logging_steps: int = field(default=50, metadata=meta(
         "log loss and learning rate every N steps", group=BOOKKEEPING, positive=True))
@@ -232,6 +244,10 @@ class TrainConfig:
             raise bad("max_length", f"{self.max_length} is too large", "pass at most 8192 (512 for BERT)")
         if not 0 <= self.seed < 2**32:
             raise bad("seed", f"{self.seed} is outside [0, 2**32)", "pass e.g. 42")
+        if not self.distill_temperature > 0:  # also nan
+            raise bad("distill_temperature", f"{self.distill_temperature} is not positive", "pass e.g. 2.0")
+        if not 0 <= self.distill_alpha <= 1:
+            raise bad("distill_alpha", f"{self.distill_alpha} is outside [0, 1]", "pass e.g. 0.5")
         if self.optim is not None:
             from transformers.training_args import OptimizerNames
 

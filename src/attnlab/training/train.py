@@ -231,6 +231,7 @@ def _write_run(out: Path, setup: Setup, trainer: Trainer, model: torch.nn.Module
         "peak_gpu_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "checkpoint_bytes": rundir.dir_bytes(out / rundir.MODEL_DIR),
         "data_summary": summary,
+        **({"distillation": setup.distillation.record()} if setup.distillation else {}),
         "versions": rundir.library_versions(),
         "hardware": rundir.hardware(),
     }
