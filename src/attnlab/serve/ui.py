@@ -173,7 +173,7 @@ def _compare_tab(state: ServeState, demo: gr.Blocks) -> None:
         return text, [_image(p) for p in plots]  # images, not paths: no folder is opened to Gradio
 
     k_table = gr.Markdown(elem_id="compare-table")
-    k_plots = gr.Gallery(label="Plots", columns=2, height=420, object_fit="contain", interactive=False,
+    k_plots = gr.Gallery(label="Plots", columns=2, height="auto", object_fit="contain", interactive=False,
                          format="png", elem_id="compare-plots")
     k_btn = gr.Button("Reload", elem_id="compare-reload")
     k_btn.click(comparison, None, [k_table, k_plots])
