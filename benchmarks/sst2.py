@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     # seed-major: an invocation cut short leaves every method with the same seeds done
     wanted = [(model, method, int(seed)) for model in a.models.split(",") for seed in a.seeds.split(",")
               for method in a.methods.split(",")]
-    todo = [w for w in wanted if key(a, *w) not in {row_key(r) for r in rows}]
+    keys, done = {w: key(a, *w) for w in wanted}, {row_key(r) for r in rows}
+    todo = [w for w in wanted if keys[w] not in done]
     todo = todo[:a.max_runs] if a.max_runs else todo
     if todo:
         data = carve_selection(load_data("sst2", data_dir=a.data_dir, seed=SELECTION_SEED,
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     print(column_table(rows, ROW_COLUMNS) if rows else "no rows yet")
     if rows:
         print("\n" + column_table(summarize(rows), SUMMARY_COLUMNS))
-    missing = [w for w in wanted if key(a, *w) not in {row_key(r) for r in rows}]
+    done = {row_key(r) for r in rows}
+    missing = [w for w in wanted if keys[w] not in done]
     print(f"\n{len(missing)} of the {len(wanted)} asked-for runs still missing" if missing
           else "\nevery asked-for run done")
     return 0

@@ -32,7 +32,13 @@ FILLER = ["the", "film", "was", "a", "plot", "and", "it", "story", "actor", "sce
 
 @pytest.fixture(scope="module")
 def key_model():
-    """A 2-layer BERT whose label is 1 iff ``great`` occurs (trained to ~100 % on held-out sentences)."""
+    """A 2-layer BERT whose label is 1 iff ``great`` occurs (trained to ~100 % on held-out sentences).
+
+    Trained in float64, so every CPU trains the same model: in float32, rounding (which differs by CPU
+    kind and thread count) amplified through the optimizer's steps gave each machine its own model,
+    and on some of them gradient methods failed. Negatives get a filler word where positives get the
+    key, so sentence length says nothing about the label (with the key inserted into positives only,
+    a model learned "9 words means positive", and occlusion rightly found the key irrelevant there)."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
@@ -42,7 +48,7 @@ def key_model():
     cfg = BertConfig(vocab_size=len(FILLER) + 6, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64, max_position_embeddings=32, attn_implementation="eager",
                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = BertForSequenceClassification(cfg)
+    model = BertForSequenceClassification(cfg).double()
     rng = np.random.default_rng(0)
 
     def batch(n: int) -> tuple[list[str], list[int]]:
@@ -50,25 +56,23 @@ def key_model():
         for _ in range(n):
             words = list(rng.choice(FILLER, size=int(rng.integers(4, 9))))
             label = int(rng.random() < 0.5)
-            if label:
-                words.insert(int(rng.integers(0, len(words) + 1)), KEY)
+            words.insert(int(rng.integers(0, len(words) + 1)), KEY if label else str(rng.choice(FILLER)))
             texts.append(" ".join(words))
             labels.append(label)
         return texts, labels
 
-    # frozen word embeddings and label smoothing keep the function smooth and unsaturated (p ~ 0.9): a step-like,
-    # saturated model is where local gradients and a coarse IG path are known to fail, not what this test is about
-    model.get_input_embeddings().weight.requires_grad_(False)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    # label smoothing keeps the output unsaturated (p ~ 0.9): a step-like, saturated model is where local
+    # gradients and a coarse IG path are known to fail, not what this test is about
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     model.train()
-    for _ in range(100):
+    for _ in range(200):
         texts, labels = batch(32)
         enc = tok(texts, padding=True, return_tensors="pt")
         loss = torch.nn.functional.cross_entropy(model(**enc).logits, torch.tensor(labels), label_smoothing=0.2)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    model.eval()
+    model.float().eval()
     texts, labels = batch(64)
     with torch.no_grad():
         pred = model(**tok(texts, padding=True, return_tensors="pt")).logits.argmax(-1).tolist()

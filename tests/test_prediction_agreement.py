@@ -26,7 +26,10 @@ ROWS = 24
 
 @pytest.fixture(scope="module")
 def mean_run(tmp_path_factory, tiny_bert, sst2_dir):
-    """(run directory, its training texts): full fine-tuning, mean pooling, fp32, trained to be confident."""
+    """(run directory, its training texts): full fine-tuning, mean pooling, fp32, trained to be confident.
+
+    One evaluation, at the last step: 8 validation rows cannot tell a 24-row run's checkpoints apart, and
+    choosing among them by chance kept a nearly untrained first one on some CPUs."""
     from attnlab.training import TrainConfig
     from attnlab.training.build import load_config_data
     from attnlab.training.train import train
@@ -35,7 +38,7 @@ def mean_run(tmp_path_factory, tiny_bert, sst2_dir):
                                    pooling="mean", output_dir=str(tmp_path_factory.mktemp("agree") / "run"),
                                    max_train_samples=ROWS, max_eval_samples=8, max_steps=90, batch_size=8,
                                    learning_rate=3e-3, early_stopping_patience=None, precision="fp32",
-                                   num_threads=1)
+                                   num_threads=1, eval_every_steps=90)
     run = train(cfg, progress=False).path
     return run, list(load_config_data(cfg).splits["train"]["text"])  # the rows it trained on
 

@@ -4,24 +4,21 @@ Starts the server as a subprocess on a free port, then: classifies a sentence (l
 confidences appear, with the rollout highlight), draws attention and hovers a token inside the
 viewer's iframe (the drawing changes), opens the comparison, and chats (the reply streams in).
 Every request the page makes must stay on the server (works offline), and the console must stay
-free of errors. Screenshots go to the test's tmp folder; ``python docs/gen/serve_screenshots.py`` runs
-this module with ``ATTNLAB_DOCS_IMG=docs/img`` to refresh the documentation's copies (a test never
-writes into the repository by itself).
+free of errors. Screenshots go to the test's tmp folder only; the documentation's copies come from
+``python docs/gen/serve_screenshots.py`` and quickstart-sized runs (a test never writes into the
+repository).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import serve_process
 
 CHROMIUM = Path("/usr/bin/chromium")
-DOCS_IMG = os.environ.get("ATTNLAB_DOCS_IMG")  # set by docs/gen/serve_screenshots.py only
 TIMEOUT_MS = 60_000
 QUESTION = "In machine learning, what does an attention head in a transformer do? Answer in one sentence."
 
@@ -105,9 +102,6 @@ def _shot(pg, name: str) -> Path:
     path = pg.shot_dir / f"serve-{name}.png"
     pg.screenshot(path=str(path))
     assert path.stat().st_size > 5000
-    if DOCS_IMG:
-        Path(DOCS_IMG).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(DOCS_IMG) / path.name)
     return path
 
 

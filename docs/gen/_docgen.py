@@ -101,7 +101,9 @@ def load_result(name: str) -> dict[str, Any] | None:
 
 
 # the machine kinds (attnlab.runtime.cpu_kind()) results are kept under, in the order pages show them
-KIND_NAMES = {"amx": "AMX (Intel Xeon, native bf16 matrix units)", "avx512-bf16": "AVX512-BF16 (native bf16)",
+KIND_NAMES = {"amx": "AMX (Intel Xeon, native bf16 matrix units)",
+              "avx512-bf16-intel": "AVX512-BF16 (Intel Xeon, AMX hidden by the hypervisor)",
+              "avx512-bf16-amd": "AVX512-BF16 (AMD EPYC Zen 5, native bf16)",
               "avx512": "AVX-512 (no native bf16)", "avx2": "AVX2 (AMD EPYC, no native bf16)"}
 
 

@@ -19,25 +19,33 @@ BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
 @functools.cache
-def cpu_flags() -> frozenset[str]:
+def _cpuinfo_field(name: str) -> str:
+    """The first ``name : value`` of /proc/cpuinfo ('' where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
     except OSError:
         pass
-    return frozenset()
+    return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    return frozenset(_cpuinfo_field("flags").split())
 
 
 def cpu_kind() -> str:
     """A short name for this CPU's matmul capabilities, the key benchmark results are kept under
-    (one machine kind's numbers never overwrite another's): ``amx`` (AMX-BF16), ``avx512-bf16``
-    (AVX512-BF16 without AMX), ``avx512``, ``avx2`` or ``other``."""
+    (one machine kind's numbers never overwrite another's): ``amx`` (AMX-BF16), ``avx512-bf16-amd`` /
+    ``avx512-bf16-intel`` (AVX512-BF16 without AMX: AMD Zen 4/5, or an Intel Xeon whose hypervisor
+    hides AMX; two different machines, so two keys), ``avx512``, ``avx2`` or ``other``."""
     flags = cpu_flags()
     if "amx_bf16" in flags:
         return "amx"
     if "avx512_bf16" in flags:
-        return "avx512-bf16"
+        return "avx512-bf16-" + {"AuthenticAMD": "amd", "GenuineIntel": "intel"}.get(_cpuinfo_field("vendor_id"),
+                                                                                      "other")
     return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
 
 

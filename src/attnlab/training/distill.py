@@ -253,8 +253,9 @@ class Distillation:
 
 def prepare(cfg: TrainConfig, teacher: Run, data: TextDataset, encoded: Any) -> Distillation:
     """The teacher's logits on ``data``'s training texts (cached) as ``encoded["train"]``'s
-    :data:`TEACHER_COLUMN`, row by row (``encoded`` is changed in place), columns in the student's label order."""
-    order = [check_labels(teacher, data).labels.index(name) for name in data.labels]
+    :data:`TEACHER_COLUMN`, row by row (``encoded`` is changed in place), columns in the student's label order
+    (``teacher`` has passed :func:`check_labels` on ``data``)."""
+    order = [teacher.labels.index(name) for name in data.labels]
     texts = list(data.splits["train"]["text"])
     logits, path, reused = teacher_logits(teacher, texts, batch_size=cfg.eval_batch_size)
     if len(encoded["train"]) != len(texts):  # encoding maps row for row; a task that drops rows breaks this
