@@ -154,6 +154,7 @@ TRAINING_FIXTURES = {"tiny_runs", "tiny_bert_runs"}  # conftest's: visible to ev
 TRAINS = {  # per test file: its fixtures that train, and its tests whose own body trains (by function name)
     "test_compare_baselines.py": {"test_compare_models_and_baselines_in_one_table"},
     "test_long_text.py": {"long_run"},
+    "test_lora_layers_benchmark.py": {"test_smoke_run_writes_rows_ratios_and_the_pick"},
     "test_method_registry.py": {"test_a_registered_method_trains_saves_loads_and_predicts"},
     "test_ddp.py": {"test_torchrun_two_cpu_processes"},
     "test_overwrite_safety.py": {"test_a_second_writer_fails_at_once"},

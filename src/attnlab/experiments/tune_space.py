@@ -48,10 +48,10 @@ Spec = Range | Choice | None  # None: not searched, the base config's value is u
 SEARCHABLE: dict[str, str | None] = {
     "learning_rate": "learning_rate", "epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
     "warmup_ratio": "warmup_steps", "weight_decay": "weight_decay",
-    "lora_r": None, "lora_alpha": None, "lora_dropout": None,
+    "lora_r": None, "lora_alpha": None, "lora_dropout": None, "lora_top_layers": None,
 }
-INTEGER = frozenset({"epochs", "batch_size", "lora_r", "lora_alpha"})
-ADAPTER_ONLY = frozenset({"lora_r", "lora_alpha", "lora_dropout"})
+INTEGER = frozenset({"epochs", "batch_size", "lora_r", "lora_alpha", "lora_top_layers"})
+ADAPTER_ONLY = frozenset({"lora_r", "lora_alpha", "lora_dropout", "lora_top_layers"})
 
 
 def default_space(base: TrainConfig, lora: bool, learning_rate: float) -> dict[str, Spec]:

@@ -148,6 +148,11 @@ class TrainConfig:
     lora_targets: list[str] | str | None = field(default=None, metadata=meta(
         "comma-separated module names, or all-linear", group=LORA,
         default_text="every attention and MLP linear layer"))
+    lora_top_layers: int | None = field(default=None, metadata=meta(
+        "adapters only in the top N encoder layers: the layers below train nothing, so the backward pass stops "
+        "at the lowest adapted layer (a shorter step; classifiers only; modules outside the numbered layers, "
+        "such as BERT's pooler, get none)", group=LORA, positive=True,
+        default_text="every layer"))
     # distillation (docs/howto/distill.md); the loss: alpha * T^2 * KL(teacher || student at T) + (1 - alpha) * CE
     teacher: str | None = field(default=None, metadata=meta(
         "a finished classification run (its --output-dir) whose soft labels the student learns from as well as "

@@ -8,6 +8,7 @@ command, including those that never touch an adapter."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from attnlab.errors import UserError
@@ -46,6 +47,37 @@ def encoder_linears(model: nn.Module) -> list[str]:
             and not is_bypassed(n, unused)]
 
 
+# the numbered block a module sits in: BERT/MPNet "encoder.layer.3.", Llama "layers.3.", GPT-2 "h.3.", T5 "block.3."
+LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def in_top_layers(names: list[str], k: int) -> list[str]:
+    """The module names among ``names`` that sit in the top ``k`` numbered layers (modules outside
+    the numbered layers are left out; a one-line
+    UserError where the model has fewer layers, or its layers are not numbered in a known way)."""
+    index = {n: int(m.group(1)) for n in names if (m := LAYER_INDEX.search(f".{n}."))}
+    if not index:
+        raise UserError("--lora-top-layers needs numbered layers (encoder.layer.N, layers.N, h.N or block.N), "
+                        "and this model's adapted modules have none", where="--lora-top-layers",
+                        fix="leave --lora-top-layers out (adapters in every layer)")
+    depth = max(index.values()) + 1
+    if k > depth:
+        raise UserError(f"--lora-top-layers {k} is more than the model's {depth} layers", where="--lora-top-layers",
+                        fix=f"pass at most {depth}, or leave it out for every layer")
+    return [n for n in names if index.get(n, -1) >= depth - k]
+
+
+def adapted_modules(model: nn.Module, cfg) -> list[str]:
+    """The full names of the classifier's modules that get adapters: ``cfg.lora_targets`` (or every
+    encoder linear), cut to the top ``cfg.lora_top_layers`` layers when that is set."""
+    targets = cfg.lora_targets or "all-linear"
+    if targets == "all-linear":
+        names = encoder_linears(model)
+    else:
+        names = [n for n, _ in model.named_modules() if any(n == t or n.endswith(f".{t}") for t in targets)]
+    return in_top_layers(names, cfg.lora_top_layers) if getattr(cfg, "lora_top_layers", None) else names
+
+
 def prepare(model: nn.Module, cfg) -> nn.Module:
     # the task picks PEFT's task type: for text2text (a seq2seq model writes the label) "all-linear"
     # means every attention and feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or
@@ -56,8 +88,11 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
 
     task_type = get_task(getattr(cfg, "task", "classification")).peft_task_type
     config = lora_config(cfg, task_type)
-    if task_type == "SEQ_CLS" and config.target_modules == "all-linear":
-        config.target_modules = encoder_linears(model)
+    if task_type == "SEQ_CLS" and (config.target_modules == "all-linear" or getattr(cfg, "lora_top_layers", None)):
+        config.target_modules = adapted_modules(model, cfg)
+    elif getattr(cfg, "lora_top_layers", None):
+        raise UserError("--lora-top-layers works for classifiers, not --task text2text", where="--lora-top-layers",
+                        fix="leave --lora-top-layers out")
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
