@@ -34,11 +34,17 @@ def step_flops(batches: list[tuple[int, int, int, int]], dense_per_token: float,
 
 
 def native(precision: str) -> bool:
-    """Whether this device runs ``precision`` matmuls natively: fp32 always; bf16 where attnlab's own
-    precision rule (``runtime.resolve_precision``) would pick it."""
+    """Whether this device runs ``precision`` matmuls natively: fp32 always; bf16 on a CUDA device that
+    supports it or a CPU with AMX-BF16 / AVX512-BF16 (native is not always faster: see attnlab.runtime)."""
+    import torch
+
     from attnlab import runtime
 
-    return precision == "fp32" or runtime.resolve_precision("auto") == precision
+    if precision == "fp32":
+        return True
+    if runtime.device().type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return runtime.cpu_has_native_bf16()
 
 
 def matmul_rate(m: int, k: int, n: int, precision: str, seconds: float = 0.5) -> float:

@@ -114,6 +114,10 @@ def main() -> int:
     cfg = built["full"][0].config
     peak = _peaks.peaks(precision, cfg.hidden_size, cfg.intermediate_size)
     _peaks.print_peaks(peak, threads)
+    other = "fp32" if precision == "bf16" else "bf16"  # what the precision rule chose against
+    other_peak = _peaks.peaks(other, cfg.hidden_size, cfg.intermediate_size) if _peaks.native(other) else None
+    if other_peak:
+        _peaks.print_peaks(other_peak, threads)
     times: dict[str, dict[str, list[float]]] = {k: {ph: [] for ph in PHASES} for k in kinds}
     for r in range(a.rounds):
         for k in kinds if r % 2 == 0 else kinds[::-1]:  # interleaved: load changes hit every variant alike
@@ -159,6 +163,7 @@ def main() -> int:
                      "every round; models in train mode (dropout on unless the variant says off)"},
         "cpu_kind": runtime.cpu_kind(),
         "gemm_peak": peak,
+        "gemm_peak_other_precision": other_peak,
         "full_flops_per_step": full_flops,
         "full_achieved_flops_per_second": achieved,
         "full_share_of_peak": _peaks.share_of_peak(achieved, peak),

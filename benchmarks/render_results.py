@@ -144,6 +144,15 @@ BENCHMARKS = [
               "ERASER comprehensiveness and sufficiency (AOPC over k = 1..50 % of tokens) of each attribution "
               "method against a random ranking, on SST-2 validation sentences, for a LoRA and a full run; "
               "read on [Is attention an explanation?](concepts/is-attention-an-explanation.md)."),
+    Benchmark("lora_layers", "LoRA in the top layers only", "benchmarks/lora_layers.py",
+              "Full fine-tuning and LoRA variants (adapters in every layer or only the top N, `--lora-top-layers`, "
+              "at two learning rates) on the quickstart's data and recipe: epoch time against full's in the same "
+              "invocation and accuracy; the variant is chosen on validation, test is only reported. One file per "
+              "machine kind."),
+    Benchmark("regression", "Regression", "benchmarks/regression.py",
+              "`--task regression` on the movie snippets' own mean ratings (the score the data set ships beside "
+              "each text): Pearson, Spearman, MSE, MAE and R² on the carved test split; one file per machine "
+              "kind."),
 ]
 
 

@@ -292,7 +292,7 @@ def main_compare(a: argparse.Namespace) -> int:
                      "flops": "full: 6 N T; lora: (4 N_frozen + 6 N_trainable) T; N = non-embedding params, "
                               "T = padded tokens; plus attention 12 L B T^2 d per step",
                      "model_shape": shape, "device": str(runtime.device()),
-                     "cpu_native_bf16": runtime.cpu_has_native_bf16(), "torch_threads": torch.get_num_threads()},
+                     "cpu_prefers_bf16": runtime.cpu_prefers_bf16(), "torch_threads": torch.get_num_threads()},
         "cpu_kind": runtime.cpu_kind(),
         "gemm_peaks": peak,
         "target_accuracy": target,
@@ -316,7 +316,7 @@ def main_compare(a: argparse.Namespace) -> int:
 
 # -- ablation ------------------------------------------------------------------------------------
 
-def ablation_variants(native_bf16: bool, with_compile: bool) -> list[tuple[str, str, str, dict[str, Any]]]:
+def ablation_variants(auto_bf16: bool, with_compile: bool) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(name, method, what it shows, TrainConfig overrides) - each changes one setting of a default."""
     v = [
         ("full: attnlab default", "full", "reference", {}),
@@ -331,8 +331,8 @@ def ablation_variants(native_bf16: bool, with_compile: bool) -> list[tuple[str, 
          {"lora_targets": "query,key,value"}),
         ("lora: rank 8", "lora", "rank 16 -> 8", {"lora_r": 8}),
     ]
-    v.append(("full: bf16 autocast", "full", "precision by hardware (fp32 here)" if not native_bf16
-              else "precision by hardware (bf16 here)", {"precision": "fp32" if native_bf16 else "bf16"}))
+    v.append(("full: bf16 autocast", "full", "precision by hardware (fp32 here)" if not auto_bf16
+              else "precision by hardware (bf16 here)", {"precision": "fp32" if auto_bf16 else "bf16"}))
     if with_compile:
         v += [("full: torch.compile", "full", "torch.compile", {"torch_compile": True, "pad_to_multiple_of": 8}),
               ("lora: torch.compile", "lora", "torch.compile", {"torch_compile": True, "pad_to_multiple_of": 8})]
@@ -376,8 +376,8 @@ def main_ablation(a: argparse.Namespace) -> int:
     small = DatasetDict(train=data.splits["train"], validation=data.splits["validation"].select(range(16)),
                         test=data.splits["test"].select(range(16)))  # end-of-run evaluation is not the point here
     data = TextDataset(splits=small, labels=data.labels, name=data.name)
-    native = runtime.resolve_precision("auto") == "bf16"
-    variants = ablation_variants(native, not a.no_compile)
+    auto_bf16 = runtime.resolve_precision("auto") == "bf16"
+    variants = ablation_variants(auto_bf16, not a.no_compile)
     if a.only:
         keep = [s.strip() for s in a.only.split(",")]
         variants = [v for v in variants if any(k in v[0] for k in keep) or v[2] == "reference"]
@@ -385,7 +385,7 @@ def main_ablation(a: argparse.Namespace) -> int:
     for rep in range(a.ablation_repeats):
         order = variants if rep % 2 == 0 else variants[::-1]
         for name, method, shows, overrides in order:
-            slow = overrides.get("precision") == "bf16" and not native  # emulated bf16: ~100x slower
+            slow = overrides.get("precision") == "bf16" and not auto_bf16  # emulated (~100x) or slower here
             steps = 3 if slow else a.ablation_steps
             skip = 1 if slow else WARMUP_STEPS
             clock = clock_callback(count_tokens=not overrides.get("torch_compile"))
@@ -432,7 +432,7 @@ def main_ablation(a: argparse.Namespace) -> int:
                      "repeats": a.ablation_repeats, "threads": threads, "seed": a.seed,
                      "statistic": f"mean seconds per step after the first {WARMUP_STEPS} (same batches for "
                                   "every variant of a method, except where the batching is the variable)",
-                     "device": str(runtime.device()), "native_bf16": native},
+                     "device": str(runtime.device()), "auto_bf16": auto_bf16},
         "lora_step_speedup_vs_full": lora_vs_full,
         "cpu_kind": runtime.cpu_kind(),
         "lora_checks": lora_checks(a.model),

@@ -59,6 +59,12 @@ def test_precision_auto_follows_cpu_flags(monkeypatch):
     assert runtime.resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
     assert runtime.resolve_precision("auto", cpu) == "fp32"
+    # AVX512-BF16 without AMX: faster than fp32 on AMD Zen 4/5, slower on an Intel Xeon with AMX hidden
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    for vendor, precision in (("AuthenticAMD", "bf16"), ("GenuineIntel", "fp32")):
+        monkeypatch.setattr(runtime, "_cpuinfo_field", lambda name, v=vendor: v if name == "vendor_id" else "")
+        assert runtime.resolve_precision("auto", cpu) == precision
+    assert runtime.resolve_precision("bf16", cpu) == "bf16"
 
 
 def test_a_runs_config_yaml_is_a_valid_recipe(tiny_runs):

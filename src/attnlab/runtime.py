@@ -1,8 +1,11 @@
 """Device and precision choices, made from what the hardware can actually do.
 
-bf16 autocast is ~3x faster than fp32 on CPUs with AMX-BF16 or AVX512-BF16, but on CPUs without
-them (AVX2-only parts such as AMD Zen 3) PyTorch emulates bf16 matmuls and is ~100x *slower*; so
-``auto`` picks bf16 only where the CPU flags (or the CUDA device) say it is native.
+bf16 autocast is ~4x faster than fp32 on CPUs with AMX-BF16, but on CPUs without native bf16 (AVX2-only
+parts such as AMD Zen 3) PyTorch emulates bf16 matmuls and is ~100x *slower*; and an Intel Xeon whose
+hypervisor hides AMX but shows AVX512-BF16 runs bf16 matmuls at ~0.55x fp32 (2 threads: 159 vs 267
+GFLOP/s at 2048^3, 169 vs 318 at the model's own shapes; benchmarks/results/lora_step.avx512-bf16-intel.json).
+So ``auto`` picks bf16 only on the CPU kinds where it is faster (:data:`BF16_FASTER_KINDS`), or where
+the CUDA device supports it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import torch
 
 log = logging.getLogger(__name__)
 
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# AMX-BF16 (Intel Sapphire Rapids on), and AVX512-BF16 on AMD Zen 4/5, whose cores run bf16 dot products
+# at twice the fp32 FMA rate (the quickstart trained there in bf16 at 58 s an epoch; lora_step.py on that
+# kind records both peaks); not avx512-bf16-intel (see the module docstring).
+BF16_FASTER_KINDS = ("amx", "avx512-bf16-amd")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # bf16 computed natively (not necessarily faster)
 
 
 @functools.cache
@@ -50,7 +57,13 @@ def cpu_kind() -> str:
 
 
 def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (emulated, ~100x slower than fp32, where it does not)."""
     return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
+
+
+def cpu_prefers_bf16() -> bool:
+    """Whether bf16 autocast trains and infers faster than fp32 on this CPU kind."""
+    return cpu_kind() in BF16_FASTER_KINDS
 
 
 def physical_cores() -> int:
@@ -115,7 +128,7 @@ def resolve_precision(requested: str = "auto", dev: torch.device | None = None) 
         return requested
     if dev.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if cpu_prefers_bf16() else "fp32"
 
 
 def autocast(precision: str, dev: torch.device | None = None):

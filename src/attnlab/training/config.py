@@ -127,7 +127,7 @@ class TrainConfig:
     seed: int = field(default=42, metadata=meta(
         "random seed: splits, subsets, initialisation, batch order", group=TRAINING))
     precision: str = field(default="auto", metadata=meta(
-        "auto: bf16 where the hardware does it natively (AMX/AVX512-BF16 CPUs, Ampere+ GPUs), else fp32",
+        "auto: bf16 where it is faster than fp32 (AMX CPUs, AMD AVX512-BF16 CPUs, Ampere+ GPUs), else fp32",
         group=TRAINING, choices=PRECISIONS))
     early_stopping_patience: int | None = field(default=2, metadata=meta(
         "evaluations without improvement before stopping; null (--no-early-stopping) turns it off",
