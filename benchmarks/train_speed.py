@@ -385,7 +385,7 @@ def main_ablation(a: argparse.Namespace) -> int:
     for rep in range(a.ablation_repeats):
         order = variants if rep % 2 == 0 else variants[::-1]
         for name, method, shows, overrides in order:
-            slow = overrides.get("precision") == "bf16" and not auto_bf16  # emulated (~100x) or slower here
+            slow = overrides.get("precision") == "bf16" and not _peaks.native("bf16")  # emulated: ~100x slower
             steps = 3 if slow else a.ablation_steps
             skip = 1 if slow else WARMUP_STEPS
             clock = clock_callback(count_tokens=not overrides.get("torch_compile"))
