@@ -4,7 +4,8 @@ On the same real SST-2 batches (length-grouped, padded per batch, as attnlab tra
 forward pass, the backward pass and the optimizer step of
 
 - **full**: attnlab's full fine-tuning (every weight trained, fused AdamW);
-- **lora**: attnlab's LoRA default (PEFT, r 16 on every linear layer, dropout 0);
+- **lora**: attnlab's LoRA default (PEFT, r 16 on every linear layer, dropout 0, attnlab's fused
+  adapter layer: ``training/methods/fused_lora.py``);
 - **lora, attention only**: adapters on query/key/value only (fewer thin matrix products);
 - **frozen floor**: the whole base frozen and *no adapters*, but the gradient still flowing down to
   the first layer (the embedding output is made to require it), only the head trained. No method
@@ -13,6 +14,8 @@ forward pass, the backward pass and the optimizer step of
 - **full / lora, dropout off**: the same with the model's own dropout (hidden and attention, 0.1)
   set to 0: what the random masks cost on this machine (dropout is an accuracy choice; this only
   prices it).
+- **lora, PEFT's layer, dropout off**: "lora, dropout off" with PEFT's own LoRA linear layer instead
+  of the fused one: what the fusion saves.
 
 Every variant runs in the precision ``attnlab train`` picks here (bf16 autocast where the CPU has
 native bf16, else fp32). ``full / frozen floor`` is the most any adapter method can gain per step on
@@ -64,7 +67,8 @@ def real_batches(data_dir: str, model_path: str, n: int, batch_size: int, seed: 
     return out
 
 
-KINDS = ["full", "lora", "lora, attention only", "frozen floor", "full, dropout off", "lora, dropout off"]
+KINDS = ["full", "lora", "lora, attention only", "frozen floor", "full, dropout off", "lora, dropout off",
+         "lora, PEFT's layer, dropout off"]
 
 
 def build(kind: str, model_ref: str):
@@ -82,7 +86,12 @@ def build(kind: str, model_ref: str):
     cfg = TrainConfig.from_sources(None, model=model_ref, method=method, **overrides)
     model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolve_model(model_ref),
                             num_labels=2, dtype=torch.float32, **no_dropout)
-    model = get_method(method).prepare(model, cfg).train()
+    if "PEFT's layer" in kind:  # PEFT's own LoRA linear instead of attnlab's fused one
+        from attnlab.training.methods.lora import prepare as lora_prepare
+
+        model = lora_prepare(model, cfg, fused=False).train()
+    else:
+        model = get_method(method).prepare(model, cfg).train()
     if kind == "frozen floor":  # the gradient flows through every frozen layer, as it must for LoRA
         model.get_input_embeddings().register_forward_hook(lambda m, i, o: o.requires_grad_(True))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -170,11 +179,15 @@ def main() -> int:
         "lora_step_speedup_vs_full": by["lora"]["speedup_vs_full"],
         "frozen_floor_speedup_vs_full": by["frozen floor"]["speedup_vs_full"],
         "lora_adapter_cost_ms": by["lora"]["step_ms"] - by["frozen floor"]["step_ms"],
+        "fused_layer_speedup_vs_peft_layer": (by["lora, PEFT's layer, dropout off"]["step_ms"]
+                                              / by["lora, dropout off"]["step_ms"]),
         "variants": rows,
     }, file_stem=f"lora_step.{runtime.cpu_kind()}")
     print(f"LoRA step {by['lora']['speedup_vs_full']:.2f}x faster than full; no adapter method that reaches the "
           f"first layer can be more than {by['frozen floor']['speedup_vs_full']:.2f}x faster here "
           f"(adapters cost {by['lora']['step_ms'] - by['frozen floor']['step_ms']:.0f} ms per step)")
+    fused_gain = by["lora, PEFT's layer, dropout off"]["step_ms"] / by["lora, dropout off"]["step_ms"]
+    print(f"attnlab's fused LoRA layer: step {fused_gain:.2f}x faster than with PEFT's own layer (dropout off)")
     share = _peaks.share_of_peak(achieved, peak)["of_model_shape_peak"]
     print(f"full fine-tuning: {achieved / 1e9:.1f} GFLOP/s in {precision}, "
           + (f"{share:.0%} of the {precision} peak at the model's shapes" if share is not None

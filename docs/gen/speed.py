@@ -126,6 +126,9 @@ def render_ablation(res: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+PEFT_LAYER = "lora, PEFT's layer, dropout off"  # lora_step.py's variant without attnlab's fused layer
+
+
 def render_lora_step(res: dict[str, Any] | None) -> str:
     if res is None:
         return not_measured("python benchmarks/lora_step.py", SCRIPT)
@@ -151,6 +154,10 @@ def render_lora_step(res: dict[str, Any] | None) -> str:
         f"backward), which leaves LoRA **{res['lora_step_speedup_vs_full']:.2f}x** as fast as full fine-tuning; "
         f"adapters on query/key/value only cost "
         f"{by['lora, attention only']['step_ms'] - floor['step_ms']:.0f} ms.",
+        *([f"- attnlab's fused adapter layer (`training/methods/fused_lora.py`: the scale and the add inside "
+           f"one `addmm`) against PEFT's own layer, both with dropout off: "
+           f"{by[PEFT_LAYER]['step_ms']:.0f} -> {by['lora, dropout off']['step_ms']:.0f} ms per step "
+           f"(**{res['fused_layer_speedup_vs_peft_layer']:.2f}x**)."] if PEFT_LAYER in by else []),
         f"- For a 1.5x step, adapters could cost at most "
         f"{max(full['step_ms'] / 1.5 - floor['step_ms'], 0.0):.0f} ms per step here "
         f"(full's step / 1.5 - the frozen floor's).",

@@ -78,7 +78,10 @@ def adapted_modules(model: nn.Module, cfg) -> list[str]:
     return in_top_layers(names, cfg.lora_top_layers) if getattr(cfg, "lora_top_layers", None) else names
 
 
-def prepare(model: nn.Module, cfg) -> nn.Module:
+def prepare(model: nn.Module, cfg, *, fused: bool = True) -> nn.Module:
+    """``model`` with LoRA adapters per ``cfg``; ``fused`` builds plain linears' adapters as
+    :class:`~attnlab.training.methods.fused_lora.FusedLoraLinear` (the same values, fewer ops),
+    ``False`` keeps PEFT's own layer (what ``benchmarks/lora_step.py`` compares against)."""
     # the task picks PEFT's task type: for text2text (a seq2seq model writes the label) "all-linear"
     # means every attention and feed-forward linear of encoder and decoder (T5: q, k, v, o, wi/wo or
     # wi_0/wi_1/wo), not lm_head; for a classifier every linear outside the head (encoder_linears)
@@ -93,6 +96,10 @@ def prepare(model: nn.Module, cfg) -> nn.Module:
     elif getattr(cfg, "lora_top_layers", None):
         raise UserError("--lora-top-layers works for classifiers, not --task text2text", where="--lora-top-layers",
                         fix="leave --lora-top-layers out")
+    if fused:
+        from attnlab.training.methods import fused_lora
+
+        fused_lora.register(config, model)
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
