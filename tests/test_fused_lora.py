@@ -76,10 +76,32 @@ def test_fused_adapter_saves_as_plain_peft_and_loads_into_peft_layers(tiny_bert,
         torch.testing.assert_close(merged(**b).logits, loaded(**b).logits, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["adapter dropout", "subclassed linear"])
+@pytest.mark.parametrize("case", ["adapter dropout", "bias on B", "subclassed linear"])
 def test_peft_path_where_fusing_would_change_the_computation(tiny_bert, tmp_path, case):
     import torch
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
+
+    if case == "bias on B":  # LoraConfig(lora_bias=True), which attnlab's flags never set: PEFT's forward adds it
+        outs = []
+        for fused in (True, False):
+            config = LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"], lora_bias=True)
+            if fused:
+                from attnlab.training.methods import fused_lora
+
+                fused_lora.register(config, AutoModelForSequenceClassification.from_pretrained(tiny_bert))
+            torch.manual_seed(0)
+            model = get_peft_model(AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2), config)
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    torch.nn.init.normal_(p, std=0.5)
+            assert (FusedLoraLinear in {type(m) for m in model.modules()}) == fused
+            outs.append(model)
+        outs[1].load_state_dict(outs[0].state_dict())
+        b = {k: v for k, v in _batch().items() if k != "labels"}
+        with torch.no_grad():
+            torch.testing.assert_close(outs[0].eval()(**b).logits, outs[1].eval()(**b).logits)
+        return
 
     if case == "adapter dropout":  # the fused layer is built, but runs PEFT's forward: same values, same RNG use
         fused, plain = _pair(tiny_bert, tmp_path, lora_dropout=0.3)

@@ -6,7 +6,7 @@ adapted layer. With no adapter dropout and one plain adapter active, the same va
 ``addmm(result, x A^T, B^T, alpha=scaling)``: one product that scales and accumulates in the GEMM.
 It trains the same parameters under the same names, saves a standard PEFT adapter (the layer type is
 not recorded) and merges as PEFT does; any other case (dropout, several or mixed adapters, DoRA and
-other variants, merged or disabled adapters, mismatched dtypes outside autocast) runs PEFT's own
+other variants, a bias on B, merged or disabled adapters, mismatched dtypes outside autocast) runs PEFT's own
 forward. ``benchmarks/lora_step.py`` times a training step with this layer against PEFT's own (its
 "PEFT's layer" row, per machine kind, in ``docs/speed.md``).
 
@@ -30,6 +30,8 @@ class FusedLoraLinear(PeftLoraLinear):
             return None
         name = self.active_adapters[0]
         if name not in self.lora_A or name in self.lora_variant or not isinstance(self.lora_dropout[name], nn.Identity):
+            return None
+        if self.lora_B[name].bias is not None:  # LoraConfig(lora_bias=True): PEFT's forward adds it
             return None
         weight = self.lora_A[name].weight
         same_dtype = x.dtype == weight.dtype == self.lora_B[name].weight.dtype == self.get_base_layer().weight.dtype
