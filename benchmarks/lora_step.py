@@ -16,6 +16,9 @@ forward pass, the backward pass and the optimizer step of
   prices it).
 - **lora, PEFT's layer, dropout off**: "lora, dropout off" with PEFT's own LoRA linear layer instead
   of the fused one: what the fusion saves.
+- **full / lora, torch's dropout**: the default with torch's own dropout instead of attnlab's
+  (``training/fast_dropout.py``: the same masks' distribution from a quarter of the random draws):
+  what the cheaper mask saves.
 
 Every variant runs in the precision ``attnlab train`` picks here (bf16 autocast where the CPU has
 native bf16, else fp32). ``full / frozen floor`` is the most any adapter method can gain per step on
@@ -68,7 +71,11 @@ def real_batches(data_dir: str, model_path: str, n: int, batch_size: int, seed: 
 
 
 KINDS = ["full", "lora", "lora, attention only", "frozen floor", "full, dropout off", "lora, dropout off",
-         "lora, PEFT's layer, dropout off"]
+         "lora, PEFT's layer, dropout off", "full, torch's dropout", "lora, torch's dropout"]
+# what each of attnlab's own speed layers saves: (variant without it, the same with it)
+COMPARISONS = {"fused_layer": ("lora, PEFT's layer, dropout off", "lora, dropout off"),
+               "fast_dropout_full": ("full, torch's dropout", "full"),
+               "fast_dropout_lora": ("lora, torch's dropout", "lora")}
 
 
 def build(kind: str, model_ref: str):
@@ -77,7 +84,7 @@ def build(kind: str, model_ref: str):
     from transformers import AutoModelForSequenceClassification
 
     from attnlab.models import load_pretrained, resolve_model
-    from attnlab.training import TrainConfig
+    from attnlab.training import TrainConfig, fast_dropout
     from attnlab.training.methods import get_method
 
     method = "full" if kind.startswith("full") else "head" if kind == "frozen floor" else "lora"
@@ -86,6 +93,8 @@ def build(kind: str, model_ref: str):
     cfg = TrainConfig.from_sources(None, model=model_ref, method=method, **overrides)
     model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, resolve_model(model_ref),
                             num_labels=2, dtype=torch.float32, **no_dropout)
+    if cfg.fast_dropout and "torch's dropout" not in kind:  # as attnlab train does on a CPU
+        fast_dropout.install(model)
     if "PEFT's layer" in kind:  # PEFT's own LoRA linear instead of attnlab's fused one
         from attnlab.training.methods.lora import prepare as lora_prepare
 
@@ -164,7 +173,8 @@ def main() -> int:
                               ("trainable_params", "trainable", ",")]))
     by = {r["name"]: r for r in rows}
     lengths = [int(b["input_ids"].shape[1]) for b in batches]
-    fused_gain = by["lora, PEFT's layer, dropout off"]["step_ms"] / by["lora, dropout off"]["step_ms"]
+    gains = {key: {"without": off, "with": on, "step_speedup": by[off]["step_ms"] / by[on]["step_ms"]}
+             for key, (off, on) in COMPARISONS.items()}
     path = write_results("lora_step", {
         "settings": {"model": a.model, "batches": len(batches), "batch_size": a.batch_size,
                      "padded_lengths": lengths, "rounds": a.rounds, "timed_rounds": a.rounds - 1,
@@ -180,13 +190,14 @@ def main() -> int:
         "lora_step_speedup_vs_full": by["lora"]["speedup_vs_full"],
         "frozen_floor_speedup_vs_full": by["frozen floor"]["speedup_vs_full"],
         "lora_adapter_cost_ms": by["lora"]["step_ms"] - by["frozen floor"]["step_ms"],
-        "fused_layer_speedup_vs_peft_layer": fused_gain,
+        "speed_layers": gains,
         "variants": rows,
     }, file_stem=f"lora_step.{runtime.cpu_kind()}")
     print(f"LoRA step {by['lora']['speedup_vs_full']:.2f}x faster than full; no adapter method that reaches the "
           f"first layer can be more than {by['frozen floor']['speedup_vs_full']:.2f}x faster here "
           f"(adapters cost {by['lora']['step_ms'] - by['frozen floor']['step_ms']:.0f} ms per step)")
-    print(f"attnlab's fused LoRA layer: step {fused_gain:.2f}x faster than with PEFT's own layer (dropout off)")
+    for key, g in gains.items():
+        print(f"{key}: {g['with']!r} {g['step_speedup']:.2f}x faster per step than {g['without']!r}")
     share = _peaks.share_of_peak(achieved, peak)["of_model_shape_peak"]
     print(f"full fine-tuning: {achieved / 1e9:.1f} GFLOP/s in {precision}, "
           + (f"{share:.0%} of the {precision} peak at the model's shapes" if share is not None

@@ -324,12 +324,14 @@ def ablation_variants(auto_bf16: bool, with_compile: bool) -> list[tuple[str, st
         ("full: foreach AdamW", "full", "fused AdamW", {"optim": "adamw_torch"}),
         ("full: 1 thread", "full", "all physical cores", {"num_threads": 1}),
         ("full: pad to multiple of 8", "full", "pad_to_multiple_of 8", {"pad_to_multiple_of": 8}),
+        ("full: torch's dropout", "full", "dropout mask from 16-bit random words", {"fast_dropout": False}),
         ("lora: attnlab default", "lora", "reference", {}),
         ("lora: random batches", "lora", "length-grouped batches", {"group_by_length": False}),
         ("lora: dropout 0.1", "lora", "dropout 0 (PEFT skips it: identity)", {"lora_dropout": 0.1}),
         ("lora: attention only (query,key,value)", "lora", "adapters on attention only",
          {"lora_targets": "query,key,value"}),
         ("lora: rank 8", "lora", "rank 16 -> 8", {"lora_r": 8}),
+        ("lora: torch's dropout", "lora", "dropout mask from 16-bit random words", {"fast_dropout": False}),
     ]
     v.append(("full: bf16 autocast", "full", "precision by hardware (fp32 here)" if not auto_bf16
               else "precision by hardware (bf16 here)", {"precision": "fp32" if auto_bf16 else "bf16"}))

@@ -126,7 +126,20 @@ def render_ablation(res: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-PEFT_LAYER = "lora, PEFT's layer, dropout off"  # lora_step.py's variant without attnlab's fused layer
+
+
+SPEED_LAYERS = {  # lora_step.py's "speed_layers" keys: what each of attnlab's own layers does
+    "fused_layer": "attnlab's fused adapter layer (`training/methods/fused_lora.py`: the scale and the add "
+                   "inside one `addmm`) against PEFT's own layer, both with dropout off",
+    "fast_dropout_full": "attnlab's dropout (`training/fast_dropout.py`: the mask from a quarter of the random "
+                         "draws) against torch's, full fine-tuning",
+    "fast_dropout_lora": "the same for LoRA",
+}
+
+
+def speed_layer_lines(gains: dict[str, Any], by: dict[str, Any]) -> list[str]:
+    return [f"- {SPEED_LAYERS[key]}: {by[g['without']]['step_ms']:.0f} -> {by[g['with']]['step_ms']:.0f} ms per "
+            f"step (**{g['step_speedup']:.2f}x**)." for key, g in gains.items() if key in SPEED_LAYERS]
 
 
 def render_lora_step(res: dict[str, Any] | None) -> str:
@@ -154,10 +167,7 @@ def render_lora_step(res: dict[str, Any] | None) -> str:
         f"backward), which leaves LoRA **{res['lora_step_speedup_vs_full']:.2f}x** as fast as full fine-tuning; "
         f"adapters on query/key/value only cost "
         f"{by['lora, attention only']['step_ms'] - floor['step_ms']:.0f} ms.",
-        *([f"- attnlab's fused adapter layer (`training/methods/fused_lora.py`: the scale and the add inside "
-           f"one `addmm`) against PEFT's own layer, both with dropout off: "
-           f"{by[PEFT_LAYER]['step_ms']:.0f} -> {by['lora, dropout off']['step_ms']:.0f} ms per step "
-           f"(**{res['fused_layer_speedup_vs_peft_layer']:.2f}x**)."] if PEFT_LAYER in by else []),
+        *speed_layer_lines(res.get("speed_layers", {}), by),
         f"- For a 1.5x step, adapters could cost at most "
         f"{max(full['step_ms'] / 1.5 - floor['step_ms'], 0.0):.0f} ms per step here "
         f"(full's step / 1.5 - the frozen floor's).",

@@ -27,6 +27,7 @@ from attnlab.data import TextDataset, load_data
 from attnlab.errors import UserError
 from attnlab.models import ResolvedModel, load_pretrained, resolve_model, suggested_learning_rate
 from attnlab.models.pooling import resolve_pooling
+from attnlab.training import fast_dropout
 from attnlab.training.config import TrainConfig
 from attnlab.training.distill import Distillation, check_labels, check_teacher, prepare
 from attnlab.training.methods import Method, get_method, methods_for_task
@@ -149,6 +150,8 @@ class Setup:
         model = self.task.build_model(cfg, self.resolved, self.data, self.tokenizer, self.method.load_kwargs(cfg))
         if cfg.dropout is not None:  # before the method adds adapters: their own dropout is --lora-dropout
             set_dropout(model, cfg.dropout, self.device)
+        if cfg.fast_dropout and self.device.type == "cpu":  # the model's dropout, not the adapters' (--lora-dropout)
+            fast_dropout.install(model)
         return self.method.prepare(model, cfg)
 
     def trainer(self, args: TrainingArguments, callbacks: list[Any], **model: Any):

@@ -181,6 +181,10 @@ class TrainConfig:
         default_text="Trainer's, fused AdamW on torch >= 2.8"))
     pad_to_multiple_of: int | None = field(default=None, metadata=meta(
         "pad each batch to a multiple of N tokens", group=BOOKKEEPING, positive=True))
+    fast_dropout: bool = field(default=True, metadata=meta(
+        "on a CPU, the model's dropout draws its mask from 16-bit random words: the same dropout from a quarter "
+        "of torch's random draws (docs/speed.md)", group=BOOKKEEPING,
+        switches=(Switch("--torch-dropout", False, "torch's own dropout on a CPU (one random draw per element)"),)))
     keep_checkpoints: bool = field(default=False, metadata=meta(
         "keep Trainer checkpoints after the run", group=BOOKKEEPING, switches=(Switch("--keep-checkpoints", True),)))
     run_name: str | None = field(default=None, metadata=meta(  # recipe only: no group, no flag
