@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-runs", type=int, default=1, help="runs to add in this invocation (0: every missing one)")
     p.add_argument("--epochs", type=float, default=None, help="default: the quickstart's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the quickstart's")
+    p.add_argument("--dropout", type=float, default=None, help="the model's dropout (default: the quickstart's, 0)")
     p.add_argument("--learning-rates", type=rates, default={},
                    help="METHOD=RATE,...: a method's rate (default: the quickstart's, else the method's own)")
     p.add_argument("--teacher", help="a finished run whose soft labels every student learns from as well "
@@ -85,7 +86,7 @@ def recipe(a: argparse.Namespace, method: str) -> dict[str, Any]:
 
     rate = a.learning_rates.get(method) or QUICKSTART_LEARNING_RATES.get(method)
     return {"epochs": a.epochs or QUICKSTART["epochs"], "batch_size": a.batch_size or QUICKSTART["batch_size"],
-            "dropout": QUICKSTART["dropout"], "pooling": QUICKSTART["pooling"],
+            "dropout": QUICKSTART["dropout"] if a.dropout is None else a.dropout, "pooling": QUICKSTART["pooling"],
             **({"learning_rate": rate} if rate else {}), **({"teacher": a.teacher} if a.teacher else {})}
 
 
