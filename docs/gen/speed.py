@@ -126,8 +126,6 @@ def render_ablation(res: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
-
-
 SPEED_LAYERS = {  # lora_step.py's "speed_layers" keys: what each of attnlab's own layers does
     "fused_layer": "attnlab's fused adapter layer (`training/methods/fused_lora.py`: the scale and the add "
                    "inside one `addmm`) against PEFT's own layer, both with dropout off",

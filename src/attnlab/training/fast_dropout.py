@@ -58,10 +58,11 @@ class FastDropout(nn.Dropout):
 
 
 def install(model: nn.Module) -> int:
-    """Replace every plain ``nn.Dropout`` of ``model`` with a :class:`FastDropout` of the same ``p``;
-    returns how many. For training on a CPU (on other devices it falls back to torch's dropout)."""
+    """Replace every plain ``nn.Dropout`` of ``model`` with a :class:`FastDropout` of the same ``p``,
+    ``inplace`` and mode; returns how many. For training on a CPU (on other devices it falls back to
+    torch's dropout)."""
     swaps = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
              if type(child) is nn.Dropout]
     for parent, name, child in swaps:
-        setattr(parent, name, FastDropout(child.p).train(child.training))
+        setattr(parent, name, FastDropout(child.p, child.inplace).train(child.training))
     return len(swaps)
