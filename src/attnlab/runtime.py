@@ -18,10 +18,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# AMX-BF16 (Intel Sapphire Rapids on), and AVX512-BF16 on AMD Zen 4/5, measured there end to end only so
-# far (the quickstart trained in bf16 at 58 s an epoch, benchmarks/results/quickstart.avx512-bf16-amd.json;
-# lora_step.py, which compares both GEMM peaks, has not run on that kind); not avx512-bf16-intel (see the
-# module docstring).
+# AMX-BF16 (Intel Sapphire Rapids on), and AVX512-BF16 on AMD Zen 4/5 (2 threads: bf16 420 vs fp32 189
+# GFLOP/s at 2048^3, 448 vs 204 at the model's own shapes; benchmarks/results/lora_step.avx512-bf16-amd.json);
+# not avx512-bf16-intel (see the module docstring).
 BF16_FASTER_KINDS = ("amx", "avx512-bf16-amd")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # bf16 computed natively (not necessarily faster)
 

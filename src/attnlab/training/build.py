@@ -148,10 +148,7 @@ class Setup:
         Trainer trains. ``cfg``: other settings for the method (a tune trial's LoRA rank)."""
         cfg = dataclasses.replace(cfg or self.cfg, pooling=self.pooling)
         model = self.task.build_model(cfg, self.resolved, self.data, self.tokenizer, self.method.load_kwargs(cfg))
-        if cfg.dropout is not None:  # before the method adds adapters: their own dropout is --lora-dropout
-            set_dropout(model, cfg.dropout, self.device)
-        if cfg.fast_dropout and self.device.type == "cpu":  # the model's dropout, not the adapters' (--lora-dropout)
-            fast_dropout.install(model)
+        apply_model_dropout(model, cfg, self.device)
         return self.method.prepare(model, cfg)
 
     def trainer(self, args: TrainingArguments, callbacks: list[Any], **model: Any):
@@ -170,6 +167,16 @@ class Setup:
         # --gradient-accumulation-steps N the loss and gradients came out N times too large
         trainer.model_accepts_loss_kwargs = False
         return trainer
+
+
+def apply_model_dropout(model: torch.nn.Module, cfg: TrainConfig, dev: torch.device) -> None:
+    """The model's own dropout as ``cfg`` sets it: ``--dropout`` (if given) and, on a CPU, attnlab's
+    cheaper mask (``training/fast_dropout.py``; ``--torch-dropout`` keeps torch's). Call it before the
+    method adds adapters: theirs is ``--lora-dropout``, not the model's."""
+    if cfg.dropout is not None:
+        set_dropout(model, cfg.dropout, dev)
+    if cfg.fast_dropout and dev.type == "cpu":
+        fast_dropout.install(model)
 
 
 def set_dropout(model: torch.nn.Module, p: float, dev: torch.device) -> None:
